@@ -1,0 +1,35 @@
+"""Clear errors for bad input: what is wrong, where, a few examples, how many, and the fix."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class DataError(ValueError):
+    """Input data that the project cannot use.
+
+    The message names the file (when known), the column, a few offending values and their
+    count, and says how to fix it.
+    """
+
+
+def examples(values: Iterable, limit: int = 5) -> str:
+    """Format up to ``limit`` distinct offending values for an error message."""
+    seen: list[str] = []
+    for value in values:
+        text = repr(value)
+        if text not in seen:
+            seen.append(text)
+        if len(seen) >= limit:
+            break
+    return ", ".join(seen)
+
+
+def where(source: str | None, column: str | None = None) -> str:
+    """'file.csv, column 'X'' prefix for messages."""
+    parts = []
+    if source:
+        parts.append(f"{source}")
+    if column:
+        parts.append(f"column {column!r}")
+    return ", ".join(parts) + ": " if parts else ""

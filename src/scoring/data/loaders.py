@@ -1,0 +1,232 @@
+"""Built-in datasets and any shop's export files, loaded into canonical ``ShopData``.
+
+Built-in datasets (``--dataset``):
+- ``online-retail-ii``: UCI Online Retail II (CC BY 4.0), ``data/raw/online_retail_II.parquet``.
+- ``cdnow-sample`` / ``cdnow``: the CDNOW logs shipped inside the lifetimes package (one line
+  per customer and day: customer id, date, number of CDs, dollar value). No products.
+- ``synthetic``: the seeded synthetic shop (``scoring.data.synthetic``), cached under
+  ``data/interim/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from . import cleaning, io
+from .errors import DataError
+from .schema import (
+    CUSTOMER_COLUMNS,
+    EVENT_COLUMNS,
+    TRANSACTION_COLUMNS,
+    TRANSACTION_REQUIRED,
+    ShopData,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+DATA_DIR = PROJECT_ROOT / "data"
+RAW_DIR = DATA_DIR / "raw"
+ONLINE_RETAIL_FILE = RAW_DIR / "online_retail_II.parquet"
+ONLINE_RETAIL_MD5 = "747102e6023c4b6fe5308d8706f04d74"
+
+
+@dataclass(frozen=True)
+class DatasetDefaults:
+    """The split every evaluation of a dataset uses unless told otherwise."""
+
+    cutoff: str
+    holdout_days: int
+
+
+DATASETS: dict[str, DatasetDefaults] = {
+    "online-retail-ii": DatasetDefaults("2011-06-09", 182),
+    "cdnow-sample": DatasetDefaults("1997-10-01", 273),
+    "cdnow": DatasetDefaults("1997-10-01", 273),
+    "synthetic": DatasetDefaults("2023-07-01", 182),
+}
+
+ONLINE_RETAIL_COLUMNS = {
+    "order_id": "Invoice",
+    "product_id": "StockCode",
+    "product_name": "Description",
+    "quantity": "Quantity",
+    "timestamp": "InvoiceDate",
+    "unit_price": "Price",
+    "customer_id": "Customer ID",
+    "country": "Country",
+}
+
+
+def load_dataset(
+    name: str,
+    as_of=None,
+    n_customers: int = 5000,
+    seed: int = 0,
+) -> ShopData:
+    """Load a built-in dataset in canonical form with its row accounting.
+
+    Args:
+        name: one of ``DATASETS``.
+        as_of: rows after this date are quarantined (``after_as_of``); None keeps all.
+        n_customers, seed: size and seed of the ``synthetic`` shop.
+    """
+    if name == "online-retail-ii":
+        raw = pd.read_parquet(ONLINE_RETAIL_FILE)
+        mapped = io.map_columns(raw, ONLINE_RETAIL_COLUMNS, TRANSACTION_COLUMNS,
+                                TRANSACTION_REQUIRED, str(ONLINE_RETAIL_FILE))
+        return _build(name, mapped, source={"file": _relative(ONLINE_RETAIL_FILE)}, as_of=as_of)
+    if name in ("cdnow-sample", "cdnow"):
+        return _build(name, _read_cdnow(name), source={"file": f"lifetimes:{name}"}, as_of=as_of,
+                      allow_zero_price=True)
+    if name == "synthetic":
+        return _load_synthetic(n_customers, seed, as_of)
+    raise DataError(
+        f"unknown dataset {name!r}; built-in datasets are {', '.join(DATASETS)}. "
+        "For your own shop use --transactions PATH (with --columns if needed)."
+    )
+
+
+def load_files(
+    transactions: str | Path,
+    columns: str | dict | None = None,
+    customers: str | Path | None = None,
+    events: str | Path | None = None,
+    customer_columns: str | dict | None = None,
+    event_columns: str | dict | None = None,
+    as_of=None,
+    date_format: str | None = None,
+    name: str | None = None,
+) -> ShopData:
+    """Load any shop's exports (CSV, Parquet or Excel) with an optional column mapping.
+
+    ``columns`` maps canonical names to the file's names, e.g.
+    ``"customer_id=Customer ID,timestamp=InvoiceDate"``; unmapped columns are matched by
+    common aliases (Invoice, StockCode, Price, ...).
+    """
+    path = Path(transactions)
+    raw = io.read_table(path, "transactions")
+    mapped = io.map_columns(raw, io.parse_column_mapping(columns), TRANSACTION_COLUMNS,
+                            TRANSACTION_REQUIRED, str(path))
+    customers_raw = events_raw = None
+    if customers is not None:
+        c_raw = io.read_table(customers, "customers")
+        customers_raw = io.map_columns(c_raw, io.parse_column_mapping(customer_columns),
+                                       CUSTOMER_COLUMNS, ("customer_id",), str(customers),
+                                       "customers")
+    if events is not None:
+        e_raw = io.read_table(events, "events")
+        events_raw = io.map_columns(e_raw, io.parse_column_mapping(event_columns),
+                                    EVENT_COLUMNS, ("customer_id", "timestamp", "event_type"),
+                                    str(events), "events")
+    return _build(name or path.stem, mapped, customers_raw, events_raw,
+                  source={"file": str(path), "customers": str(customers) if customers else None,
+                          "events": str(events) if events else None},
+                  as_of=as_of, date_format=date_format)
+
+
+def _build(
+    name: str,
+    mapped: pd.DataFrame,
+    customers_raw: pd.DataFrame | None = None,
+    events_raw: pd.DataFrame | None = None,
+    source: dict | None = None,
+    as_of=None,
+    date_format: str | None = None,
+    allow_zero_price: bool = False,
+) -> ShopData:
+    source = dict(source or {})
+    transactions, quarantine, report = cleaning.clean_transactions(
+        mapped, source.get("file", name), as_of=as_of, date_format=date_format,
+        allow_zero_price=allow_zero_price,
+    )
+    shop = ShopData(name=name, transactions=transactions, quarantine=quarantine,
+                    rows_in=report["rows_in"], source=source,
+                    reports={"transactions": report})
+    if customers_raw is not None:
+        shop.customers, shop.customers_quarantine, shop.reports["customers"] = (
+            cleaning.clean_customers(customers_raw, source.get("customers") or "customers"))
+    if events_raw is not None:
+        shop.events, shop.events_quarantine, shop.reports["events"] = cleaning.clean_events(
+            events_raw, source.get("events") or "events", as_of=as_of)
+    if transactions.empty:
+        raise DataError(
+            f"{source.get('file', name)}: no usable transactions: all {report['rows_in']:,} "
+            f"rows were quarantined ({_top_reasons(report)}). Check the column mapping "
+            "(--columns) and the as-of date."
+        )
+    shop.as_of = pd.Timestamp(as_of) if as_of is not None else transactions["timestamp"].max()
+    return shop
+
+
+def _top_reasons(report: dict) -> str:
+    items = sorted(report["quarantined"].items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{k}: {v:,}" for k, v in items if v) or "none"
+
+
+def _read_cdnow(name: str) -> pd.DataFrame:
+    datasets = resources.files("lifetimes") / "datasets"
+    if name == "cdnow-sample":
+        with resources.as_file(datasets / "CDNOW_sample.txt") as path:
+            raw = pd.read_csv(path, sep=r"\s+", header=None,
+                              names=["customer_id", "master_id", "date", "quantity", "amount"],
+                              dtype={"customer_id": str, "date": str})
+    else:
+        with resources.as_file(datasets / "CDNOW_master.txt") as path:
+            raw = pd.read_csv(path, sep=r"\s+", header=0,
+                              names=["customer_id", "date", "quantity", "amount"],
+                              dtype={"customer_id": str, "date": str})
+    raw["customer_id"] = raw["customer_id"].str.lstrip("0")
+    # One line per customer and day; line number makes a stable order id.
+    return pd.DataFrame({
+        "customer_id": raw["customer_id"],
+        "order_id": "O" + pd.Series(range(1, len(raw) + 1), index=raw.index).astype(str),
+        "timestamp": pd.to_datetime(raw["date"], format="%Y%m%d"),
+        "quantity": raw["quantity"].astype("float64"),
+        "amount": raw["amount"].astype("float64"),
+    })
+
+
+def _load_synthetic(n_customers: int, seed: int, as_of) -> ShopData:
+    from . import synthetic
+
+    cache = DATA_DIR / "interim" / f"synthetic-{n_customers}-seed{seed}"
+    if (cache / "transactions.parquet").exists():
+        shop = synthetic.read_shop(cache)
+    else:
+        shop = synthetic.generate_shop(n_customers=n_customers, seed=seed)
+        synthetic.write_shop(shop, cache)
+    data = _build("synthetic", shop.transactions[[c for c in TRANSACTION_COLUMNS
+                                                  if c in shop.transactions]],
+                  shop.customers, shop.events, source={"file": _relative(cache),
+                                                       "n_customers": n_customers,
+                                                       "seed": seed}, as_of=as_of)
+    data.truth = shop.truth
+    data.products = shop.products
+    return data
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def data_hash(shop: ShopData) -> str:
+    """A short content hash of the used transactions (for MLflow tags and score logs)."""
+    hashed = pd.util.hash_pandas_object(shop.transactions, index=False)
+    return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()[:16]
+
+
+def require_customers(shop: ShopData, minimum: int = 50, purpose: str = "modelling") -> None:
+    """Refuse data with too few customers for ``purpose``."""
+    n = shop.transactions["customer_id"].nunique()
+    if n < minimum:
+        raise DataError(
+            f"{shop.source.get('file', shop.name)}: only {n:,} customers with usable orders; "
+            f"{purpose} needs at least {minimum:,}. Load a longer history or a bigger shop."
+        )

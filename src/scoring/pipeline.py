@@ -1,0 +1,162 @@
+"""The whole data flow, wired in one place and read top to bottom.
+
+Stages are pure functions from DataFrames to DataFrames; only ``write_*`` functions and the
+``run_*`` entry points touch the disk. Entry points:
+
+- ``run_check``: load -> quality report (+ quarantine) -> files.
+- ``run_segments``: load -> segments -> files.
+- ``run_main``: the main job (``make run``): data check, segments, summary.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .data import ShopData, data_hash
+from .data.cleaning import QUARANTINE_RULES
+from .data.loaders import DATA_DIR
+from .segments import SegmentConfig, build_segments, segment_sizes
+
+# --------------------------------------------------------------------------- stages
+
+
+def quality_report(shop: ShopData) -> dict:
+    """Row accounting of every table plus what the used transactions hold."""
+    tx = shop.transactions
+    report = dict(shop.reports["transactions"])
+    returns = shop.returns
+    report.update({
+        "dataset": shop.name,
+        "source": shop.source,
+        "data_hash": data_hash(shop),
+        "customers": int(tx["customer_id"].nunique()),
+        "orders": int(tx["order_id"].nunique()),
+        "products": int(tx["product_id"].nunique()) if shop.has_products else 0,
+        "first_order_at": str(tx["timestamp"].min()),
+        "last_order_at": str(tx["timestamp"].max()),
+        "revenue": round(float(tx["amount"].sum()), 2),
+        "cancelled_or_returned_revenue": round(float(returns["amount"].abs().sum()), 2)
+        if len(returns) else 0.0,
+        "rules": list(QUARANTINE_RULES),
+        "tables": {k: v for k, v in shop.reports.items() if k != "transactions"},
+    })
+    assert report["rows_used"] + sum(report["quarantined"].values()) == report["rows_in"]
+    return report
+
+
+def format_accounting(report: dict) -> str:
+    """The accounting table as text (what ``scoring data check`` prints)."""
+    width = max(len(k) for k in report["quarantined"]) + 2
+    lines = [f"{'rows in':<{width}}{report['rows_in']:>12,}"]
+    for reason, count in report["quarantined"].items():
+        share = count / max(report["rows_in"], 1)
+        lines.append(f"  {reason:<{width - 2}}{-count:>12,}  ({share:6.2%})")
+    lines.append(f"{'rows used':<{width}}{report['rows_used']:>12,}")
+    for table, sub in report.get("tables", {}).items():
+        quarantined = sum(sub["quarantined"].values())
+        lines.append(f"{table + ' rows':<{width}}{sub['rows_in']:>12,}  used "
+                     f"{sub['rows_used']:,}, quarantined {quarantined:,} {sub['quarantined']}")
+    lines.append(
+        f"{report['customers']:,} customers, {report['orders']:,} orders, "
+        f"{report['products']:,} products, {report['first_order_at'][:10]} .. "
+        f"{report['last_order_at'][:10]}, revenue {report['revenue']:,.2f}"
+    )
+    return "\n".join(lines)
+
+
+def segments_stage(shop: ShopData, as_of=None, config: SegmentConfig = SegmentConfig()
+                   ) -> pd.DataFrame:
+    """Segments of every known customer as of ``as_of`` (default: the data's as-of)."""
+    return build_segments(shop, as_of=as_of, config=config)
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def output_dir(dataset: str, out: str | Path | None = None) -> Path:
+    """``out`` or ``data/processed/<dataset>``, created."""
+    path = Path(out) if out is not None else DATA_DIR / "processed" / dataset
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_json(data: dict, path: Path) -> Path:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
+    """Write atomically: a killed job leaves the previous file intact."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
+def write_check(shop: ShopData, report: dict, out: Path) -> dict[str, Path]:
+    quarantine = shop.quarantine.copy()
+    for column in quarantine.columns:
+        if quarantine[column].dtype == object:
+            quarantine[column] = quarantine[column].astype("string")
+    return {
+        "quality_report": write_json(report, out / "quality_report.json"),
+        "quarantine": write_parquet(quarantine, out / "quarantine.parquet"),
+    }
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+@dataclass
+class RunResult:
+    report: dict
+    segments: pd.DataFrame | None = None
+    outputs: dict[str, Path] = field(default_factory=dict)
+    summary: dict = field(default_factory=dict)
+
+
+def run_check(shop: ShopData, out: str | Path) -> RunResult:
+    out = output_dir(shop.name, out)
+    report = quality_report(shop)
+    return RunResult(report=report, outputs=write_check(shop, report, out))
+
+
+def run_segments(shop: ShopData, out: str | Path | None, as_of=None,
+                 config: SegmentConfig = SegmentConfig()) -> RunResult:
+    out = output_dir(shop.name, out)
+    segments = segments_stage(shop, as_of, config)
+    path = write_parquet(segments, out / "segments.parquet")
+    return RunResult(report=shop.reports["transactions"], segments=segments,
+                     outputs={"segments": path}, summary=segment_sizes(segments))
+
+
+def run_main(shop: ShopData, out: str | Path | None = None, as_of=None,
+             config: SegmentConfig = SegmentConfig(), progress=None) -> RunResult:
+    """The main job: data check, segments, summary; writes under ``out``."""
+    out = output_dir(shop.name, out)
+    steps = ["data check", "segments"]
+    bar = progress(total=len(steps)) if progress else None
+
+    def step(name: str) -> None:
+        if bar is not None:
+            bar.set_description(name)
+            bar.update(1)
+
+    report = quality_report(shop)
+    outputs = write_check(shop, report, out)
+    step("data check")
+    segments = segments_stage(shop, as_of, config)
+    outputs["segments"] = write_parquet(segments, out / "segments.parquet")
+    step("segments")
+    if bar is not None:
+        bar.close()
+    summary = {"dataset": shop.name, "as_of": str(pd.Timestamp(as_of or shop.as_of).date()),
+               "customers": len(segments), "segment_sizes": segment_sizes(segments)}
+    outputs["summary"] = write_json(summary, out / "summary.json")
+    return RunResult(report=report, segments=segments, outputs=outputs, summary=summary)
