@@ -19,15 +19,15 @@ from scoring.features.rfm import rfm_summary
 
 
 def make_log(n_customers: int, n_transactions: int, seed: int = 0) -> pd.DataFrame:
-    """A transaction log with skewed purchase counts over two years, day resolution."""
+    """A transaction log with skewed purchase counts over two years, with times of day."""
     rng = np.random.default_rng(seed)
     weights = rng.gamma(0.5, 1.0, n_customers)
     extra = rng.choice(n_customers, size=n_transactions - n_customers, p=weights / weights.sum())
     customer = np.concatenate([np.arange(n_customers), extra])  # everyone buys at least once
-    days = rng.integers(0, 730, n_transactions)
+    seconds = rng.integers(0, 730 * 86_400, n_transactions)  # order times of day, as shops log them
     return pd.DataFrame({
         "customer_id": pd.Series(customer).map("C{:07d}".format).astype("string"),
-        "timestamp": pd.Timestamp("2022-01-01") + pd.to_timedelta(days, unit="D"),
+        "timestamp": pd.Timestamp("2022-01-01") + pd.to_timedelta(seconds, unit="s"),
         "amount": np.round(rng.gamma(2.0, 20.0, n_transactions), 2),
     })
 

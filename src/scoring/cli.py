@@ -96,6 +96,19 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_score(args) -> int:
+    shop = load_shop(args)
+    result = pipeline.run_score(shop, args.model, args.out, as_of=args.as_of,
+                                engine=args.engine, spark_master=args.spark_master)
+    summary = {k: result.summary[k] for k in ("as_of", "customers", "model_version",
+                                              "customers_per_offer_type", "bonus_total",
+                                              "expected_revenue_retained") if k in result.summary}
+    print(json.dumps(summary, indent=2))
+    for name, path in result.outputs.items():
+        print(f"{name}: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scoring",
@@ -134,6 +147,22 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_options(segments)
     segments.add_argument("--out", metavar="DIR", help="output folder")
     segments.set_defaults(func=cmd_segments)
+
+    score = commands.add_parser(
+        "score", help="batch scoring with a registered model",
+        description="Load a registered scorer, score every customer as of a date and write "
+                    "scores.parquet, scores.csv, emails.jsonl and campaign_summary.json "
+                    "atomically. Only load models from the project's own registry: loading a "
+                    "model runs pickled code.")
+    add_data_options(score)
+    score.add_argument("--model", default="models:/customer-scorer@champion",
+                       help="model URI (default models:/customer-scorer@champion)")
+    score.add_argument("--out", metavar="DIR", required=True, help="output folder")
+    score.add_argument("--engine", choices=["pandas", "spark"], default="pandas",
+                       help="pandas (one machine) or spark (pyspark; local or a cluster)")
+    score.add_argument("--spark-master", metavar="URL", default=None,
+                       help="Spark master, e.g. local[2] or spark://host:7077 (default local[*])")
+    score.set_defaults(func=cmd_score)
     return parser
 
 

@@ -74,6 +74,46 @@ def segments_stage(shop: ShopData, as_of=None, config: SegmentConfig = SegmentCo
     return build_segments(shop, as_of=as_of, config=config)
 
 
+def email_payloads(scores: pd.DataFrame) -> pd.DataFrame:
+    """One personalised e-mail payload per customer (for the JSON Lines export)."""
+    greeting = scores["first_name"].astype("string").fillna("there")
+    products = [
+        [{"product_id": pid, "name": name} for pid, name in zip(ids, names, strict=False)]
+        for ids, names in zip(scores["recommended_product_ids"],
+                              scores["recommended_product_names"], strict=True)
+    ]
+    return pd.DataFrame({
+        "customer_id": scores["customer_id"],
+        "email": scores["email"],
+        "greeting_name": greeting,
+        "lifecycle_stage": scores["lifecycle_stage"],
+        "rfm_segment": scores["rfm_segment"],
+        "value_tier": scores["value_tier"],
+        "offer_type": scores["offer_type"],
+        "subject": scores.get("email_subject"),
+        "bonus_amount": scores["bonus_amount"],
+        "discount_percent": scores.get("discount_percent"),
+        "control_group": scores["control_group"],
+        "products": products,
+    })
+
+
+def scoring_statistics(scores: pd.DataFrame, summary: dict) -> dict[str, float]:
+    """Aggregate statistics of a scoring run (no personal data): what MLflow gets."""
+    buyers = scores["n_orders"] > 0
+    return {
+        "customers": float(len(scores)),
+        "buyers": float(buyers.sum()),
+        "leads": float((~buyers).sum()),
+        "mean_churn_probability": float(scores.loc[buyers, "churn_probability"].mean()),
+        "total_predicted_clv_12m": float(scores["predicted_clv_12m"].sum()),
+        "bonus_total": float(summary.get("bonus_total", 0.0)),
+        "customers_with_bonus": float(summary.get("customers_with_bonus", 0)),
+        "expected_revenue_retained": float(summary.get("expected_revenue_retained", 0.0)),
+        "control_group_size": float(summary.get("control_group_size", 0)),
+    }
+
+
 # --------------------------------------------------------------------------- outputs
 
 
@@ -84,19 +124,48 @@ def output_dir(dataset: str, out: str | Path | None = None) -> Path:
     return path
 
 
-def write_json(data: dict, path: Path) -> Path:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    tmp.replace(path)
+def _atomic_write(path: Path, write) -> Path:
+    """Write through a temporary file renamed into place: a job killed (or failing) half-way
+    leaves the previous file intact and no partial file behind."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
+
+
+def write_json(data: dict, path: Path) -> Path:
+    return _atomic_write(path, lambda tmp: tmp.write_text(
+        json.dumps(data, indent=2, default=str) + "\n"))
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
-    """Write atomically: a killed job leaves the previous file intact."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    frame.to_parquet(tmp, index=False)
-    tmp.replace(path)
-    return path
+    return _atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    return _atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def write_jsonl(frame: pd.DataFrame, path: Path) -> Path:
+    return _atomic_write(path, lambda tmp: frame.to_json(
+        tmp, orient="records", lines=True, date_format="iso", force_ascii=False))
+
+
+def write_scores(scores: pd.DataFrame, summary: dict, out: Path) -> dict[str, Path]:
+    """scores.parquet, scores.csv, emails.jsonl and campaign_summary.json, each atomically
+    (temporary file, then rename: a job killed half-way leaves the previous outputs intact)."""
+    flat = scores.assign(
+        recommended_product_ids=scores["recommended_product_ids"].map("|".join),
+        recommended_product_names=scores["recommended_product_names"].map("|".join))
+    return {
+        "scores": write_parquet(scores, out / "scores.parquet"),
+        "scores_csv": write_csv(flat, out / "scores.csv"),
+        "emails": write_jsonl(email_payloads(scores), out / "emails.jsonl"),
+        "campaign_summary": write_json(summary, out / "campaign_summary.json"),
+    }
 
 
 def write_check(shop: ShopData, report: dict, out: Path) -> dict[str, Path]:
@@ -160,3 +229,40 @@ def run_main(shop: ShopData, out: str | Path | None = None, as_of=None,
                "customers": len(segments), "segment_sizes": segment_sizes(segments)}
     outputs["summary"] = write_json(summary, out / "summary.json")
     return RunResult(report=report, segments=segments, outputs=outputs, summary=summary)
+
+
+def run_score(shop: ShopData, model_uri: str, out: str | Path, as_of=None,
+              engine: str = "pandas", spark_master: str | None = None) -> RunResult:
+    """Batch scoring job: load a registered scorer, score every customer, write atomically,
+    log the run (input hash, row counts, summary statistics; no personal data) to MLflow."""
+    import mlflow
+
+    from . import tracking
+    from .registry import load_scorer
+
+    tracking.configure()
+    scorer = load_scorer(model_uri)
+    as_of = pd.Timestamp(as_of if as_of is not None else shop.as_of).normalize()
+    scorer.check_input(shop.transactions)
+    if engine == "spark":
+        from .spark_engine import score_with_spark
+
+        scores, summary = score_with_spark(scorer, shop, as_of, master=spark_master)
+    elif engine == "pandas":
+        scores, summary = scorer.score(shop, as_of)
+    else:
+        raise ValueError(f"engine must be pandas or spark, got {engine!r}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    outputs = write_scores(scores, summary, out)
+    report = shop.reports.get("transactions", {})
+    tracking.experiment(f"scoring-{shop.name}")
+    with mlflow.start_run(run_name=f"score {as_of.date()}",
+                          tags=tracking.run_tags(shop.name, data_hash(shop), job="score",
+                                                 engine=engine)):
+        mlflow.log_params({"model_uri": model_uri, "model_version": scorer.version_,
+                           "as_of": str(as_of.date()), "engine": engine})
+        mlflow.log_metrics({"rows_in": float(report.get("rows_in", len(shop.transactions))),
+                            "rows_used": float(report.get("rows_used", len(shop.transactions))),
+                            **scoring_statistics(scores, summary)})
+    return RunResult(report=report, outputs=outputs, summary=summary)

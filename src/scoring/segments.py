@@ -145,7 +145,7 @@ def cart_abandoners(events: pd.DataFrame, transactions: pd.DataFrame, as_of,
                        & (events["timestamp"] >= as_of_ts - pd.Timedelta(
                            days=config.cart_recent_days))]
     last_cart = carts.groupby("customer_id")["timestamp"].max()
-    window_end = np.minimum(last_cart + pd.Timedelta(days=config.cart_abandon_days), as_of_ts)
+    window_end = (last_cart + pd.Timedelta(days=config.cart_abandon_days)).clip(upper=as_of_ts)
     orders = transactions.loc[transactions["customer_id"].isin(last_cart.index)
                               & (transactions["timestamp"] < as_of_ts),
                               ["customer_id", "timestamp"]]

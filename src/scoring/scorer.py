@@ -1,0 +1,262 @@
+"""The customer scorer: every fitted component in one object, and the per-customer table.
+
+``CustomerScorer.fit(shop, as_of)`` fits, on everything up to the as-of date: the transaction
+model (BG/NBD or Pareto/NBD) and Gamma-Gamma spend model, the churn model the evaluation
+ships, and the recommender the evaluation ships. ``score`` turns a shop's tables into the
+scoring table, in two steps:
+
+1. ``score_customers`` (per customer, no population statistics): activity, BTYD outputs,
+   churn probability, CLV, flags, recommendations. Customers are independent given the fitted
+   models, so this step can run on any partition of customers (the Spark engine runs it per
+   customer bucket with ``applyInPandas``).
+2. ``finalize`` (population level): RFM quintile scores and segments, lifecycle stage, leads
+   from the profile table, value tiers, offers, bonus budget, control groups.
+
+Prediction conventions: ``as_of`` is the last day of data; predictions cover the days after it.
+``churn_probability`` = P(no order in the next ``churn_horizon_days`` (90) days);
+``predicted_clv_12m`` = discounted expected revenue over 12 months (BTYD x Gamma-Gamma, monthly
+discount rate ``monthly_discount_rate``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .data.errors import DataError
+from .data.schema import ShopData
+from .features.rfm import rfm_summary
+from .models.btyd import BetaGeoModel, ParetoNBDModel
+from .models.gamma_gamma import GammaGammaModel, customer_lifetime_value
+from .offers import OfferPolicy, assign_offers
+from .segments import (
+    SegmentConfig,
+    cart_abandoners,
+    customer_activity,
+    email_engagement,
+    lifecycle_stage,
+    rfm_scores,
+)
+
+TRANSACTION_MODELS = {"bgnbd": BetaGeoModel, "paretonbd": ParetoNBDModel}
+
+SCORE_COLUMNS: tuple[str, ...] = (
+    "customer_id", "first_name", "email", "country", "lifecycle_stage", "rfm_segment",
+    "p_alive", "churn_probability", "expected_orders_90d", "expected_next_order_date",
+    "predicted_clv_12m", "value_tier", "offer_type", "bonus_amount", "control_group",
+    "recommended_product_ids", "recommended_product_names", "model_version",
+)
+"""The documented columns of scores.parquet, in this order (more columns follow them)."""
+
+PER_CUSTOMER_COLUMNS: tuple[str, ...] = (
+    "customer_id", "country", "n_orders", "revenue", "first_order_at", "last_order_at",
+    "days_since_last_order", "tenure_days", "frequency", "recency", "T", "monetary_value",
+    "p_alive", "churn_probability", "expected_orders_90d", "expected_days_to_next_order",
+    "expected_order_value", "predicted_clv_12m", "cart_abandoner", "email_engagement",
+    "recommended_product_ids", "recommended_product_names",
+)
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """What the scorer fits and how it scores (days unless stated)."""
+
+    transaction_model: str = "bgnbd"
+    churn_horizon_days: int = 90
+    clv_months: int = 12
+    monthly_discount_rate: float = 0.01
+    n_recommendations: int = 5
+    recommender_spec: dict = field(default_factory=lambda: {"model": "buy_again"})
+    filter_already_bought: bool = False
+    budget: float | None = None
+    min_customers: int = 50
+    segments: SegmentConfig = field(default_factory=SegmentConfig)
+    offers: OfferPolicy = field(default_factory=OfferPolicy)
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(asdict(self), default=str))
+
+
+class CustomerScorer:
+    """All fitted components of the scoring table.
+
+    Fitted attributes: ``transaction_model_``, ``spend_model_``, ``recommender_``,
+    ``fitted_as_of_`` (Timestamp), ``n_customers_`` (int), ``product_names_`` (Series
+    product_id -> name), ``version_`` (content hash of the fitted state).
+    """
+
+    def __init__(self, config: ScoringConfig | None = None):
+        self.config = config or ScoringConfig()
+
+    # ------------------------------------------------------------------------------ fit
+    def fit(self, shop: ShopData, as_of=None) -> CustomerScorer:
+        cfg = self.config
+        as_of = pd.Timestamp(as_of if as_of is not None else shop.as_of).normalize()
+        tx = shop.transactions.loc[shop.transactions["timestamp"] < as_of + pd.Timedelta(days=1)]
+        n = tx["customer_id"].nunique()
+        if n < cfg.min_customers:
+            raise DataError(f"{shop.name}: only {n:,} customers with orders up to {as_of.date()}; "
+                            f"the scorer needs at least {cfg.min_customers:,}.")
+        if cfg.transaction_model not in TRANSACTION_MODELS:
+            raise DataError(f"transaction_model {cfg.transaction_model!r} is not one of "
+                            f"{sorted(TRANSACTION_MODELS)}")
+        rfm = rfm_summary(tx, as_of)
+        self.transaction_model_ = TRANSACTION_MODELS[cfg.transaction_model]().fit(rfm)
+        self.spend_model_ = GammaGammaModel().fit(rfm)
+        self.recommender_ = None
+        self.product_names_ = pd.Series(dtype="string")
+        if shop.has_products:
+            from .models.recommend.spec import fit_recommender
+
+            self.recommender_ = fit_recommender(cfg.recommender_spec, tx,
+                                                as_of + pd.Timedelta(days=1), events=shop.events)
+            names = (tx.dropna(subset=["product_id"]).drop_duplicates("product_id", keep="last")
+                     .set_index("product_id")["product_name"])
+            self.product_names_ = names.astype("string")
+        self.fitted_as_of_ = as_of
+        self.n_customers_ = int(n)
+        self.input_columns_ = ["customer_id", "timestamp", "amount"] + (
+            ["product_id"] if shop.has_products else [])
+        self.version_ = self._fingerprint()
+        return self
+
+    def _fingerprint(self) -> str:
+        state = {"config": self.config.to_dict(), "as_of": str(self.fitted_as_of_.date()),
+                 "transaction": self.transaction_model_.params_,
+                 "spend": self.spend_model_.params_,
+                 "recommender": repr(self.recommender_)}
+        return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()
+                              ).hexdigest()[:12]
+
+    # ---------------------------------------------------------------------------- score
+    def check_input(self, transactions: pd.DataFrame) -> None:
+        """Refuse input that does not match what the model was fitted on."""
+        missing = [c for c in self.input_columns_ if c not in transactions]
+        if missing:
+            raise DataError(
+                f"the scoring input lacks {', '.join(missing)}, which model {self.version_} "
+                f"was fitted with (expected {', '.join(self.input_columns_)}; found "
+                f"{', '.join(transactions.columns)})")
+        if self.recommender_ is not None:
+            known = transactions["product_id"].isin(self.recommender_.product_ids_).mean()
+            if known < 0.5:
+                raise DataError(
+                    f"only {known:.0%} of the input's product ids are in the catalogue of model "
+                    f"{self.version_} (e.g. {transactions['product_id'].head(3).tolist()}): "
+                    "the input is from another shop or the model is stale; refit with scoring run")
+
+    def score_customers(self, transactions: pd.DataFrame, as_of,
+                        events: pd.DataFrame | None = None,
+                        customers: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Per-customer model outputs for customers with an order up to ``as_of``.
+
+        Needs no population statistics: any partition of the customers gives the same rows.
+        Returns PER_CUSTOMER_COLUMNS, one row per customer, sorted by customer_id.
+        """
+        cfg = self.config
+        as_of = pd.Timestamp(as_of).normalize()
+        tx = transactions.loc[transactions["timestamp"] < as_of + pd.Timedelta(days=1)]
+        activity = customer_activity(tx, as_of)
+        rfm = rfm_summary(tx, as_of).reindex(activity.index)
+        out = activity.join(rfm)
+        out["country"] = (tx.groupby("customer_id")["country"].last().reindex(out.index)
+                          if "country" in tx else pd.NA)
+        btyd = self.transaction_model_.predict(rfm, cfg.churn_horizon_days)
+        out["p_alive"] = btyd["p_alive"].to_numpy()
+        out["churn_probability"] = btyd["churn_probability"].to_numpy()
+        out["expected_orders_90d"] = btyd["expected_orders"].to_numpy()
+        out["expected_days_to_next_order"] = btyd["expected_days_to_next_order"].to_numpy()
+        out["expected_order_value"] = self.spend_model_.expected_order_value(rfm)
+        out["predicted_clv_12m"] = customer_lifetime_value(
+            self.transaction_model_, self.spend_model_, rfm, months=cfg.clv_months,
+            monthly_discount_rate=cfg.monthly_discount_rate)
+        out["cart_abandoner"] = False
+        out["email_engagement"] = pd.Series(pd.NA, index=out.index, dtype="string")
+        if events is not None and len(events):
+            ev = events.loc[events["customer_id"].isin(out.index)]
+            flags = cart_abandoners(ev, tx, as_of, cfg.segments)
+            out["cart_abandoner"] = flags.reindex(out.index).fillna(False).astype(bool)
+            out["email_engagement"] = email_engagement(ev, as_of, None, cfg.segments).reindex(
+                out.index)
+        ids, names = self._recommendations(out.index)
+        out["recommended_product_ids"] = ids
+        out["recommended_product_names"] = names
+        out.index.name = "customer_id"
+        return out.reset_index()[list(PER_CUSTOMER_COLUMNS)]
+
+    def _recommendations(self, customer_ids) -> tuple[list, list]:
+        """Top-n product ids and names per customer (lists; empty without products)."""
+        n_customers = len(customer_ids)
+        if self.recommender_ is None:
+            return [[] for _ in range(n_customers)], [[] for _ in range(n_customers)]
+        recs = self.recommender_.recommend(np.asarray(customer_ids, dtype=str),
+                                           n=self.config.n_recommendations,
+                                           filter_already_bought=self.config.filter_already_bought)
+        recs["product_name"] = recs["product_id"].map(self.product_names_).fillna("")
+        grouped = recs.groupby("customer_id", sort=False)
+        ids = grouped["product_id"].agg(list).reindex(pd.Index(customer_ids, dtype="string"))
+        names = grouped["product_name"].agg(list).reindex(ids.index)
+        empty = [[] for _ in range(n_customers)]
+        return (ids.where(ids.notna(), pd.Series(empty, index=ids.index)).tolist(),
+                names.where(names.notna(), pd.Series(empty, index=ids.index)).tolist())
+
+    def finalize(self, per_customer: pd.DataFrame, as_of,
+                 customers: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
+        """Population-level steps: RFM segments, lifecycle, leads, profiles, offers."""
+        cfg = self.config
+        as_of = pd.Timestamp(as_of).normalize()
+        table = per_customer.set_index("customer_id").sort_index()
+        table = table.join(rfm_scores(table, cfg.segments))
+        if customers is not None and len(customers):
+            known = customers.loc[customers["signup_at"].isna()
+                                  | (customers["signup_at"] < as_of + pd.Timedelta(days=1))]
+            leads = pd.Index(known["customer_id"], dtype="string").difference(table.index)
+            if len(leads):
+                lead_rows = pd.DataFrame(index=leads)
+                lead_rows["n_orders"] = 0
+                lead_rows["revenue"] = 0.0
+                lead_rows["cart_abandoner"] = False
+                ids, names = self._recommendations(leads)  # cold start: popularity
+                lead_rows["recommended_product_ids"] = ids
+                lead_rows["recommended_product_names"] = names
+                table = pd.concat([table, lead_rows]).sort_index()
+            profile = customers.drop_duplicates("customer_id").set_index("customer_id")
+            for column in ("first_name", "email"):
+                if column in profile:
+                    table[column] = profile[column].reindex(table.index)
+            if "country" in profile:
+                table["country"] = table["country"].fillna(profile["country"].reindex(table.index))
+        for column in ("first_name", "email"):
+            if column not in table:
+                table[column] = pd.Series(pd.NA, index=table.index, dtype="string")
+        table.index.name = "customer_id"
+        table["n_orders"] = table["n_orders"].fillna(0).astype("int64")
+        table["lifecycle_stage"] = lifecycle_stage(table["n_orders"],
+                                                   table["days_since_last_order"], cfg.segments)
+        table["cart_abandoner"] = table["cart_abandoner"].fillna(False).astype(bool)
+        table["expected_next_order_date"] = (
+            as_of + pd.to_timedelta(np.round(table["expected_days_to_next_order"]), unit="D"))
+        offers, summary = assign_offers(table.reset_index(), cfg.offers, budget=cfg.budget)
+        offers["model_version"] = self.version_
+        offers["lifecycle_stage"] = offers["lifecycle_stage"].astype("string")
+        for column in ("value_tier", "offer_type", "ab_group", "bonus_reason", "template_key",
+                       "email_subject"):
+            if column in offers:
+                offers[column] = offers[column].astype("string")
+        offers["rfm_segment"] = offers["rfm_segment"].astype("string")
+        ordered = list(SCORE_COLUMNS) + [c for c in offers.columns if c not in SCORE_COLUMNS]
+        scores = offers[ordered].sort_values("customer_id", kind="stable").reset_index(drop=True)
+        summary = {"as_of": str(as_of.date()), "customers": len(scores),
+                   "model_version": self.version_, **summary}
+        return scores, summary
+
+    def score(self, shop: ShopData, as_of=None) -> tuple[pd.DataFrame, dict]:
+        """The scoring table and the campaign summary for a shop as of a date."""
+        as_of = pd.Timestamp(as_of if as_of is not None else shop.as_of).normalize()
+        self.check_input(shop.transactions)
+        per_customer = self.score_customers(shop.transactions, as_of, shop.events, shop.customers)
+        return self.finalize(per_customer, as_of, shop.customers)

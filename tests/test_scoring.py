@@ -1,0 +1,159 @@
+"""The scorer, its MLflow registration (champion rule) and the batch scoring job."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from scoring import tracking
+from scoring.cli import main
+from scoring.data import DataError, load_dataset
+from scoring.pipeline import write_parquet
+from scoring.registry import MODEL_NAME, log_scorer
+from scoring.scorer import SCORE_COLUMNS, CustomerScorer
+
+AS_OF = "2023-06-30"
+
+
+@pytest.fixture(scope="module")
+def synthetic_shop():
+    return load_dataset("synthetic", n_customers=1500, seed=3, as_of=AS_OF)
+
+
+@pytest.fixture(scope="module")
+def fitted(synthetic_shop):
+    scorer = CustomerScorer().fit(synthetic_shop)
+    scores, summary = scorer.score(synthetic_shop)
+    return scorer, scores, summary
+
+
+@pytest.fixture()
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    tracking.configure()
+    return tmp_path
+
+
+def test_scores_table(fitted, synthetic_shop):
+    _, scores, summary = fitted
+    assert list(scores.columns[: len(SCORE_COLUMNS)]) == list(SCORE_COLUMNS)
+    assert scores["customer_id"].is_unique
+    profiles = synthetic_shop.customers
+    signed_up = profiles.loc[profiles["signup_at"] < pd.Timestamp(AS_OF) + pd.Timedelta(days=1)]
+    known = set(signed_up["customer_id"]) | set(synthetic_shop.transactions["customer_id"])
+    assert set(scores["customer_id"]) == known
+    buyers = scores.loc[scores["n_orders"] > 0]
+    assert buyers["churn_probability"].between(0, 1).all()
+    assert (buyers["predicted_clv_12m"] >= 0).all() and buyers["p_alive"].between(0, 1).all()
+    assert (buyers["expected_next_order_date"] > pd.Timestamp(AS_OF)).all()
+    assert scores["recommended_product_ids"].map(len).eq(5).all()
+    assert (scores["recommended_product_ids"].map(len)
+            == scores["recommended_product_names"].map(len)).all()
+    assert summary["customers"] == len(scores)
+    assert scores["model_version"].nunique() == 1
+
+
+def test_leads_get_welcome_offer_and_popular_products(fitted):
+    scorer, scores, _ = fitted
+    leads = scores.loc[scores["lifecycle_stage"] == "lead"]
+    assert len(leads) > 50
+    assert set(leads["offer_type"]) == {"welcome_discount"}
+    popular = scorer.recommender_.recommend(["no-such-customer"], n=5)["product_id"].tolist()
+    assert all(ids == popular for ids in leads["recommended_product_ids"])
+    assert leads["first_name"].notna().all()  # profiles joined
+
+
+def test_bonus_grows_with_risk_and_control_group_gets_none(fitted):
+    _, scores, _ = fitted
+    control = scores.loc[scores["control_group"]]
+    assert 0.05 < len(control) / len(scores) < 0.15
+    assert (control["bonus_amount"] == 0).all()
+    treated = scores.loc[~scores["control_group"] & (scores["n_orders"] > 0)]
+    with_bonus = treated.loc[treated["bonus_amount"] > 0]
+    without = treated.loc[treated["bonus_amount"] == 0]
+    policy = fitted[0].config.offers
+    assert (with_bonus["churn_probability"] >= policy.min_churn_probability).all()
+    assert (with_bonus["predicted_clv_12m"] >= policy.min_clv).all()
+    assert with_bonus["value_at_risk"].median() > without["value_at_risk"].median()
+
+
+def test_same_input_same_scores(fitted, synthetic_shop):
+    scorer, scores, _ = fitted
+    again, _ = CustomerScorer().fit(synthetic_shop).score(synthetic_shop)
+    pd.testing.assert_frame_equal(scores, again)
+
+
+def test_model_input_mismatch_is_refused(fitted):
+    scorer, _, _ = fitted
+    cdnow = load_dataset("cdnow-sample")
+    with pytest.raises(DataError, match="lacks product_id"):
+        scorer.check_input(cdnow.transactions.drop(columns=["product_id"]))
+    with pytest.raises(DataError, match="catalogue"):
+        scorer.check_input(cdnow.transactions.assign(product_id="X1"))
+
+
+def test_champion_moves_only_when_metrics_are_at_least_as_good(fitted, store):
+    scorer, _, _ = fitted
+    tracking.experiment("synthetic")
+    with mlflow.start_run():
+        first = log_scorer(scorer, {"churn_roc_auc": 0.80, "churn_brier": 0.17,
+                                    "revenue_gini": 0.85}, "synthetic")
+        worse = log_scorer(scorer, {"churn_roc_auc": 0.81, "churn_brier": 0.18,
+                                    "revenue_gini": 0.86}, "synthetic")
+        better = log_scorer(scorer, {"churn_roc_auc": 0.80, "churn_brier": 0.17,
+                                     "revenue_gini": 0.87}, "synthetic")
+        other = log_scorer(scorer, {"churn_roc_auc": 0.99, "churn_brier": 0.01,
+                                    "revenue_gini": 0.99}, "cdnow")
+    assert first["champion"] and not worse["champion"] and better["champion"]
+    assert "churn_brier" in worse["reason"]
+    assert not other["champion"] and "synthetic" in other["reason"]
+    client = MlflowClient()
+    assert str(client.get_model_version_by_alias(MODEL_NAME, "champion").version) == better["version"]
+
+
+def test_batch_scoring_job_is_byte_identical_and_logs_no_personal_data(fitted, store):
+    scorer, _, _ = fitted
+    tracking.experiment("synthetic")
+    with mlflow.start_run():
+        log_scorer(scorer, {"churn_roc_auc": 0.8}, "synthetic")
+    args = ["score", "--dataset", "synthetic", "--synthetic-customers", "1500", "--seed", "3",
+            "--as-of", AS_OF]
+    assert main([*args, "--out", str(store / "a")]) == 0
+    assert main([*args, "--out", str(store / "b")]) == 0
+    for name in ("scores.parquet", "scores.csv", "emails.jsonl", "campaign_summary.json"):
+        assert (store / "a" / name).read_bytes() == (store / "b" / name).read_bytes(), name
+    emails = [json.loads(line) for line in (store / "a" / "emails.jsonl").read_text().splitlines()]
+    assert emails[0]["greeting_name"] and len(emails[0]["products"]) == 5
+    # MLflow holds no emails or names.
+    client = MlflowClient()
+    runs = mlflow.search_runs(experiment_names=["scoring-synthetic"], output_format="list")
+    assert len(runs) == 2
+    logged = json.dumps([{**r.data.params, **r.data.tags, **r.data.metrics} for r in runs])
+    profiles = load_dataset("synthetic", n_customers=1500, seed=3).customers
+    assert not any(email in logged for email in profiles["email"].head(200))
+    assert not any(f'"{name}"' in logged for name in profiles["first_name"].head(200))
+    assert runs[0].data.params["model_version"] == scorer.version_
+    assert client.get_registered_model(MODEL_NAME)
+
+
+def test_unknown_model_is_a_clear_error(store, capsys):
+    code = main(["score", "--dataset", "cdnow-sample", "--model",
+                 "models:/customer-scorer@champion", "--out", str(store / "x")])
+    assert code == 2
+    assert "scoring run" in capsys.readouterr().err
+
+
+def test_failed_write_leaves_previous_output_intact(tmp_path):
+    path = tmp_path / "scores.parquet"
+    good = pd.DataFrame({"customer_id": ["1"], "value": [1.0]})
+    write_parquet(good, path)
+    before = path.read_bytes()
+    unwritable = pd.DataFrame({"customer_id": ["1"], "value": [object()]})
+    with pytest.raises(Exception):  # noqa: B017 - pyarrow's error type varies by version
+        write_parquet(unwritable, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["scores.parquet"]
