@@ -87,12 +87,36 @@ def cmd_segments(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from dataclasses import replace
+
+    from .scorer import ScoringConfig
+
     shop = load_shop(args)
-    result = pipeline.run_main(shop, args.out, as_of=args.as_of, progress=tqdm)
+    config = ScoringConfig()
+    offers = config.offers
+    if args.control_share is not None:
+        from .offers import split_arms
+
+        offers = replace(offers, arms=split_arms(args.control_share, ("treatment",)))
+    config = replace(config, budget=args.budget, offers=offers)
+    result = pipeline.run_main(shop, args.out, as_of=args.as_of, config=config,
+                               evaluate=not args.skip_evaluation, progress=tqdm)
     print(pipeline.format_accounting(result.report))
-    print(json.dumps(result.summary, indent=2))
+    print(json.dumps(result.summary, indent=2, default=str))
     for name, path in result.outputs.items():
         print(f"{name}: {path}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    shop = load_shop(args)
+    result = pipeline.run_evaluate(shop, args.out, cutoff=args.cutoff,
+                                   holdout_days=args.holdout_days, seed=args.seed,
+                                   recommenders=not args.skip_recommenders, progress=tqdm)
+    print(json.dumps(result.metrics["headline"], indent=2))
+    for name, path in result.outputs.items():
+        print(f"{name}: {path}")
+    print(f"MLflow parent run: {result.run_id} (make ui to browse)")
     return 0
 
 
@@ -117,11 +141,35 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="the main job on a dataset (make run)",
-                              description="Data check, segments and summary; writes "
+                              description="Data check, segments, out-of-time evaluation (tracked in "
+                                          "MLflow), refit on everything up to the as-of date, "
+                                          "registration of the scorer, scoring of every "
+                                          "customer and offers; writes "
                                           "data/processed/<dataset>/ unless --out.")
     add_data_options(run)
     run.add_argument("--out", metavar="DIR", help="output folder")
+    run.add_argument("--budget", type=float, default=None, metavar="AMOUNT",
+                     help="cap on the total of all retention bonuses (shop currency)")
+    run.add_argument("--control-share", type=float, default=None, metavar="SHARE",
+                     help="share of customers held out as control group (default 0.1)")
+    run.add_argument("--skip-evaluation", action="store_true",
+                     help="refit and score without the out-of-time evaluation")
     run.set_defaults(func=cmd_run)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="out-of-time evaluation of every model, tracked in MLflow",
+        description="Fit everything before the cutoff, measure on [cutoff, cutoff + holdout "
+                    "days); write predictions.parquet, recommendations.parquet, metrics.json "
+                    "and plots/; one MLflow parent run with a child run per model.")
+    add_data_options(evaluate, as_of=False)
+    evaluate.add_argument("--cutoff", metavar="DATE", default=None,
+                          help="scoring moment (default per dataset, e.g. 2011-06-09)")
+    evaluate.add_argument("--holdout-days", type=int, default=None, metavar="N",
+                          help="holdout length in days (default per dataset, e.g. 182)")
+    evaluate.add_argument("--skip-recommenders", action="store_true",
+                          help="evaluate churn and revenue models only")
+    evaluate.add_argument("--out", metavar="DIR", help="output folder")
+    evaluate.set_defaults(func=cmd_evaluate)
 
     data = commands.add_parser("data", help="data checks and the synthetic shop",
                                description="Data layer commands.")

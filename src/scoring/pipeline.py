@@ -5,13 +5,16 @@ Stages are pure functions from DataFrames to DataFrames; only ``write_*`` functi
 
 - ``run_check``: load -> quality report (+ quarantine) -> files.
 - ``run_segments``: load -> segments -> files.
-- ``run_main``: the main job (``make run``): data check, segments, summary.
+- ``run_evaluate``: out-of-time evaluation of every model, tracked in MLflow.
+- ``run_main``: the main job (``make run``): data check, segments, evaluation, refit,
+  registration, scoring, offers, outputs.
+- ``run_score``: the batch scoring job with a registered model.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +22,7 @@ import pandas as pd
 from .data import ShopData, data_hash
 from .data.cleaning import QUARANTINE_RULES
 from .data.loaders import DATA_DIR
+from .scorer import CustomerScorer, ScoringConfig
 from .segments import SegmentConfig, build_segments, segment_sizes
 
 # --------------------------------------------------------------------------- stages
@@ -205,11 +209,35 @@ def run_segments(shop: ShopData, out: str | Path | None, as_of=None,
                      outputs={"segments": path}, summary=segment_sizes(segments))
 
 
+def scoring_config_from_evaluation(evaluation: EvaluationResult | None,
+                                   base: ScoringConfig | None = None) -> ScoringConfig:
+    """The scorer ships what the evaluation chose on data before its cutoff: the transaction
+    model behind the shipped churn/revenue models and the shipped repurchase recommender."""
+    base = base or ScoringConfig()
+    if evaluation is None:
+        return base
+    shipped = evaluation.metrics.get("shipped", {})
+    transaction_model = "paretonbd" if "paretonbd" in str(shipped.get("revenue", "")) else "bgnbd"
+    changes = {"transaction_model": transaction_model}
+    if evaluation.recommenders is not None:
+        changes["recommender_spec"] = evaluation.recommenders.shipped_spec("repurchase")
+    return replace(base, **changes)
+
+
 def run_main(shop: ShopData, out: str | Path | None = None, as_of=None,
-             config: SegmentConfig = SegmentConfig(), progress=None) -> RunResult:
-    """The main job: data check, segments, summary; writes under ``out``."""
+             config: ScoringConfig | None = None, evaluate: bool = True,
+             register: bool = True, progress=None) -> RunResult:
+    """The main job (``make run``): data check, segments, out-of-time evaluation (tracked),
+    refit on everything up to the as-of date, registration, scoring of every customer, offers,
+    outputs under ``out`` (default ``data/processed/<dataset>/``)."""
+    import mlflow
+
+    from . import tracking
+    from .registry import log_scorer
+
     out = output_dir(shop.name, out)
-    steps = ["data check", "segments"]
+    as_of = pd.Timestamp(as_of if as_of is not None else shop.as_of).normalize()
+    steps = ["data check", "segments", "evaluation", "refit and register", "scoring"]
     bar = progress(total=len(steps)) if progress else None
 
     def step(name: str) -> None:
@@ -220,13 +248,45 @@ def run_main(shop: ShopData, out: str | Path | None = None, as_of=None,
     report = quality_report(shop)
     outputs = write_check(shop, report, out)
     step("data check")
-    segments = segments_stage(shop, as_of, config)
+    base = config or ScoringConfig()
+    segments = segments_stage(shop, as_of, base.segments)
     outputs["segments"] = write_parquet(segments, out / "segments.parquet")
     step("segments")
+    evaluation = run_evaluate(shop, out / "evaluation") if evaluate else None
+    if evaluation is not None:
+        outputs.update({f"evaluation_{k}": v for k, v in evaluation.outputs.items()})
+    step("evaluation")
+    config = scoring_config_from_evaluation(evaluation, base)
+    scorer = CustomerScorer(config).fit(shop, as_of)
+    registration = {}
+    if register:
+        tracking.experiment(shop.name)
+        with mlflow.start_run(run_name=f"scorer as of {as_of.date()}",
+                              tags=tracking.run_tags(shop.name, data_hash(shop), job="fit")):
+            mlflow.log_params({"as_of": str(as_of.date()), "transaction_model":
+                               config.transaction_model, "recommender":
+                               json.dumps(config.recommender_spec, sort_keys=True)[:500]})
+            headline = evaluation.metrics["headline"] if evaluation else {}
+            if evaluation is not None:
+                mlflow.log_metrics(headline)
+                mlflow.set_tag("evaluation_run_id", evaluation.run_id)
+            registration = log_scorer(scorer, headline, shop.name)
+    step("refit and register")
+    scores, campaign = scorer.score(shop, as_of)
+    outputs.update(write_scores(scores, campaign, out))
+    step("scoring")
     if bar is not None:
         bar.close()
-    summary = {"dataset": shop.name, "as_of": str(pd.Timestamp(as_of or shop.as_of).date()),
-               "customers": len(segments), "segment_sizes": segment_sizes(segments)}
+    summary = {
+        "dataset": shop.name, "as_of": str(as_of.date()), "customers": len(scores),
+        "segment_sizes": segment_sizes(segments),
+        "evaluation": evaluation.metrics["headline"] if evaluation else None,
+        "model": registration,
+        "campaign": {k: campaign[k] for k in ("customers_per_offer_type",
+                                              "customers_per_value_tier", "bonus_total",
+                                              "budget", "expected_revenue_retained",
+                                              "control_group_size") if k in campaign},
+    }
     outputs["summary"] = write_json(summary, out / "summary.json")
     return RunResult(report=report, segments=segments, outputs=outputs, summary=summary)
 
@@ -266,3 +326,112 @@ def run_score(shop: ShopData, model_uri: str, out: str | Path, as_of=None,
                             "rows_used": float(report.get("rows_used", len(shop.transactions))),
                             **scoring_statistics(scores, summary)})
     return RunResult(report=report, outputs=outputs, summary=summary)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@dataclass
+class EvaluationResult:
+    metrics: dict
+    predictions: pd.DataFrame
+    recommendations: pd.DataFrame | None
+    churn_revenue: object
+    recommenders: object | None
+    outputs: dict[str, Path]
+    run_id: str
+
+
+def shipped_metrics(metrics: dict) -> dict[str, float]:
+    """The headline holdout metrics of the shipped models (parent run, champion rule)."""
+    shipped = metrics.get("shipped", {})
+    churn = metrics["churn"][shipped["churn"]]
+    revenue = metrics["revenue"][shipped["revenue"]]
+    out = {"churn_roc_auc": churn["roc_auc"], "churn_brier": churn["brier"],
+           "revenue_gini": revenue["normalized_gini"],
+           "revenue_total_ratio": revenue["total_ratio"],
+           "revenue_decile_mape": revenue["decile_mape"]}
+    for protocol, model in metrics.get("recommenders", {}).get("shipped", {}).items():
+        values = metrics["recommenders"]["metrics"][model][protocol]
+        out[f"ndcg_at_10_{protocol}"] = values["ndcg"]
+        out[f"coverage_at_10_{protocol}"] = values["coverage"]
+    return {k: float(v) for k, v in out.items()}
+
+
+def run_evaluate(shop: ShopData, out: str | Path | None = None, cutoff=None,
+                 holdout_days: int | None = None, seed: int = 0,
+                 recommenders: bool = True, progress=None) -> EvaluationResult:
+    """Out-of-time evaluation of every model (fit before the cutoff, measure after), tracked
+    in MLflow: a parent run per call, a child run per model. Writes predictions.parquet,
+    recommendations.parquet, metrics.json and plots/ under ``out``."""
+    import mlflow
+
+    from . import tracking
+    from .data import require_customers
+    from .data.loaders import DATASETS
+    from .evaluation.churn_revenue import evaluate_churn_revenue, log_churn_revenue_runs
+
+    defaults = DATASETS.get(shop.name)
+    cutoff = pd.Timestamp(cutoff or (defaults.cutoff if defaults else _default_cutoff(shop)))
+    holdout_days = int(holdout_days or (defaults.holdout_days if defaults else 182))
+    require_customers(shop, 50, "out-of-time evaluation")
+    out = output_dir(shop.name, out) if out is not None else output_dir(shop.name) / "evaluation"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "plots").mkdir(exist_ok=True)
+    tracking.experiment(shop.name)
+    steps = ["churn and revenue models", "recommenders", "outputs"]
+    bar = progress(total=len(steps)) if progress else None
+    with mlflow.start_run(run_name=f"evaluate {cutoff.date()} +{holdout_days}d",
+                          tags=tracking.run_tags(shop.name, data_hash(shop),
+                                                 job="evaluate")) as parent:
+        mlflow.log_params({"dataset": shop.name, "cutoff": str(cutoff.date()),
+                           "holdout_days": holdout_days, "seed": seed})
+        if bar is not None:
+            bar.set_description(steps[0])
+        churn = evaluate_churn_revenue(shop, cutoff, holdout_days, seed=seed)
+        log_churn_revenue_runs(churn)
+        metrics = dict(churn.metrics)
+        if bar is not None:
+            bar.update(1)
+            bar.set_description(steps[1])
+        recs = None
+        if recommenders and shop.has_products:
+            from .evaluation.recommend_eval import evaluate_recommenders, log_recommender_runs
+
+            recs = evaluate_recommenders(shop.transactions, cutoff, holdout_days,
+                                         events=shop.events, seed=seed)
+            log_recommender_runs(recs)
+            metrics["recommenders"] = {"k": recs.k, "matrix_shape": list(recs.matrix_shape),
+                                       "metrics": recs.metrics, "shipped": recs.shipped,
+                                       "chosen_params": recs.chosen_params}
+        if bar is not None:
+            bar.update(1)
+            bar.set_description(steps[2])
+        headline = shipped_metrics(metrics)
+        metrics["headline"] = headline
+        outputs = {
+            "predictions": write_parquet(churn.predictions, out / "predictions.parquet"),
+            "metrics": write_json(metrics, out / "metrics.json"),
+        }
+        if recs is not None:
+            outputs["recommendations"] = write_parquet(recs.recommendations,
+                                                       out / "recommendations.parquet")
+        for name, figure in churn.figures.items():
+            figure.savefig(out / "plots" / f"{name}.png", dpi=110, bbox_inches="tight")
+        outputs["plots"] = out / "plots"
+        mlflow.log_metrics(headline)
+        mlflow.log_artifact(str(out / "metrics.json"))
+        mlflow.log_artifacts(str(out / "plots"), artifact_path="plots")
+        run_id = parent.info.run_id
+        if bar is not None:
+            bar.update(1)
+            bar.close()
+    return EvaluationResult(metrics=metrics, predictions=churn.predictions,
+                            recommendations=recs.recommendations if recs else None,
+                            churn_revenue=churn, recommenders=recs, outputs=outputs,
+                            run_id=run_id)
+
+
+def _default_cutoff(shop: ShopData) -> pd.Timestamp:
+    """For a shop without defaults: the holdout is the last 182 days of data."""
+    return (shop.transactions["timestamp"].max().normalize() - pd.Timedelta(days=181))
