@@ -11,6 +11,8 @@ Built-in datasets (``--dataset``):
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -193,12 +195,19 @@ def _read_cdnow(name: str) -> pd.DataFrame:
 def _load_synthetic(n_customers: int, seed: int, as_of) -> ShopData:
     from . import synthetic
 
-    cache = DATA_DIR / "interim" / f"synthetic-{n_customers}-seed{seed}"
-    if (cache / "transactions.parquet").exists():
+    cache = (DATA_DIR / "interim"
+             / f"synthetic-{n_customers}-seed{seed}-v{synthetic.GENERATOR_VERSION}")
+    if (cache / "synthetic.json").exists():
         shop = synthetic.read_shop(cache)
     else:
         shop = synthetic.generate_shop(n_customers=n_customers, seed=seed)
-        synthetic.write_shop(shop, cache)
+        # Write to a private folder, then rename: parallel test workers may race here.
+        tmp = cache.with_name(f"{cache.name}.tmp-{os.getpid()}")
+        synthetic.write_shop(shop, tmp)
+        try:
+            tmp.rename(cache)
+        except OSError:  # another process won the race; its copy is identical
+            shutil.rmtree(tmp, ignore_errors=True)
     data = _build("synthetic", shop.transactions[[c for c in TRANSACTION_COLUMNS
                                                   if c in shop.transactions]],
                   shop.customers, shop.events, source={"file": _relative(cache),

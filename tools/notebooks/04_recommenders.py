@@ -1,0 +1,92 @@
+CELLS = [
+    ("md", """
+# 04 · Product recommendations
+
+Implicit-feedback recommenders on Online Retail II, evaluated out of time (fit before the cutoff,
+measured on the products each customer bought in the 182 days after it). Hyperparameters are
+chosen on a validation window before the cutoff, never on the holdout. Metrics use their standard
+definitions (`scoring.evaluation.ranking`). The full grid runs in `scoring evaluate`; with
+`SCORING_NOTEBOOK_FAST=1` (the test suite) this notebook uses a one-setting grid.
+"""),
+    ("code", """
+import os
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from scoring.data import load_dataset
+from scoring.evaluation.recommend_eval import default_config, evaluate_recommenders
+from scoring.models.recommend import build_interaction_matrix, explain_recommendations
+
+FAST = os.environ.get("SCORING_NOTEBOOK_FAST") == "1"
+CUTOFF, HOLDOUT_DAYS = "2011-06-09", 182
+shop = load_dataset("online-retail-ii")
+"""),
+    ("md", "## The customer × product matrix (orders containing the product, before the cutoff)"),
+    ("code", """
+matrix = build_interaction_matrix(shop.transactions, CUTOFF)
+counts = matrix.order_counts
+print(f"{matrix.n_customers:,} customers x {matrix.n_products:,} products, "
+      f"{counts.nnz:,} non-zero cells ({counts.nnz / np.prod(counts.shape):.2%} dense), "
+      f"{matrix.active_products.sum():,} products still sold in the last 90 days")
+fig, axes = plt.subplots(1, 2, figsize=(11, 3))
+axes[0].hist(np.diff(counts.indptr), bins=50, log=True)
+axes[0].set_title("distinct products per customer")
+axes[1].hist(np.asarray((counts > 0).sum(axis=0)).ravel(), bins=50, log=True)
+axes[1].set_title("distinct buyers per product")
+plt.show()
+"""),
+    ("md", "## Model comparison (NDCG@10, holdout)"),
+    ("code", """
+config = None
+if FAST:
+    full = default_config()
+    config = {
+        "models": ["popularity", "buy_again", "item_knn_bm25", "als"],
+        "grids": {name: full["grids"][name][:1] for name in ("popularity", "buy_again",
+                                                              "item_knn_bm25", "als")},
+        "hybrid": {**full["hybrid"], "collaborative_candidates": ["item_knn_bm25"],
+                   "weight_step": 0.25},
+    }
+evaluation = evaluate_recommenders(shop.transactions, CUTOFF, HOLDOUT_DAYS, config=config)
+summary = evaluation.summary()
+summary.pivot(index="model", columns="protocol", values=["ndcg", "precision", "recall", "coverage"]).round(3)
+"""),
+    ("code", """
+ax = summary.pivot(index="model", columns="protocol", values="ndcg").plot.barh(figsize=(8, 4))
+ax.set_xlabel("NDCG@10 on the holdout")
+plt.show()
+print("shipped:", evaluation.shipped)
+"""),
+    ("md", "## Recommendations for a few real customers, with product names"),
+    ("code", """
+names = shop.transactions.drop_duplicates("product_id", keep="last").set_index("product_id")["product_name"]
+customers = evaluation.recommendations["customer_id"].drop_duplicates().head(3).tolist()
+before = shop.transactions.loc[shop.transactions["timestamp"] < CUTOFF]
+for customer in customers:
+    history = (before.loc[before["customer_id"] == customer, "product_id"]
+               .value_counts().head(5).index.map(names))
+    shipped = evaluation.shipped["repurchase"]
+    recs = evaluation.recommendations.query(
+        "customer_id == @customer and model == @shipped and protocol == 'repurchase'")
+    print(f"customer {customer}: most bought {list(history)}")
+    print("  recommended:", list(recs["product_id"].map(names).head(5)))
+"""),
+    ("md", "## Why item-kNN recommends a product (cross-sell reasons) and similar items"),
+    ("code", """
+knn = evaluation.models["item_knn_bm25"]["new_items"]
+recs = knn.recommend(customers[:2], n=5, filter_already_bought=True)
+explain_recommendations(knn, recs).assign(product_name=lambda d: d["product_id"].map(names))[
+    ["customer_id", "rank", "product_name", "reason"]]
+"""),
+    ("code", """
+top_product = before["product_id"].value_counts().index[0]
+print("customers who bought", names[top_product], "also bought:")
+knn.similar_items([top_product], n=5)[["rank", "similar_product_name", "score"]]
+"""),
+    ("md", "## Cold start: a new customer or a lead gets recent popular products"),
+    ("code", """
+knn.recommend(["a-brand-new-customer"], n=5).assign(product_name=lambda d: d["product_id"].map(names))
+"""),
+]
