@@ -1,0 +1,540 @@
+"""Out-of-time evaluation of every churn and revenue model on one split.
+
+``evaluate_churn_revenue(shop, cutoff, holdout_days)`` fits every model on data strictly
+before ``cutoff`` and measures it on the holdout ``[cutoff, cutoff + holdout_days)`` for every
+customer with at least one order before the cutoff.
+
+Models (``churn__<name>`` = P(no order in the holdout), ``revenue__<name>`` = gross revenue in
+the holdout, currency):
+
+| name | churn | revenue |
+| --- | --- | --- |
+| ``recency`` | days since last order, logistic-calibrated on the latest rolling origin | - |
+| ``rfm_score`` | summed RFM quintile score, logistic-calibrated on the latest origin | - |
+| ``spend_rate`` | exp(-historical purchase-day rate x H) | revenue per tenure day x H |
+| ``bgnbd`` / ``paretonbd`` | BTYD P(no purchase in H) | - |
+| ``bgnbd_gg`` / ``paretonbd_gg`` | - | expected purchase days x Gamma-Gamma order value |
+| ``lgbm`` | LightGBM on behavioural features, isotonic on the latest origin | tweedie, total scaled on the latest origin |
+| ``lgbm_hybrid`` | + BTYD features, boosted from BG/NBD, isotonic on the latest origin | + BTYD features, boosted from BG/NBD x GG, scaled on the latest origin |
+| ``lgbm_hybrid_anchored`` | the hybrid's ranking, level = BG/NBD's mean at the cutoff | the hybrid's ranking, total = BG/NBD x GG total x actual / BTYD ratio on the same-season origin a year earlier (else the latest origin) |
+
+**Shipped models (chosen before the cutoff, never on the holdout).** On the *validation
+origin* (the latest rolling origin, whose label window ends the day before the cutoff) every
+candidate is ranked: ``lgbm_hybrid_anchored`` / ``bgnbd`` / ``rfm_score`` / ``recency`` by
+ROC-AUC for churn, ``lgbm_hybrid_anchored`` / ``bgnbd_gg`` by normalized Gini for revenue
+(LightGBM with its out-of-fold predictions, BTYD fitted as of that origin, baselines from the
+origin's features); the best ships (ties go to ``lgbm_hybrid_anchored``). ``spend_rate`` is
+not a revenue candidate: its total is not a forecast (it counts the first order in the rate).
+Why ``lgbm_hybrid_anchored`` is the LightGBM candidate: the rolling origins cover other
+seasons and younger customer bases, so LightGBM's absolute level does not transfer to the
+cutoff, while its ranking does; BG/NBD (x Gamma-Gamma) fitted on all data up to the cutoff
+gives the level, and for revenue the actual / BTYD ratio of the origin one year before the
+cutoff (same part of the year; the latest origin when the history is shorter) corrects
+BTYD's stationarity. Without any rolling origin (too little history) the shipped models are
+``bgnbd`` / ``bgnbd_gg``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from scoring.data.errors import DataError
+from scoring.data.schema import ShopData
+from scoring.evaluation import plots
+from scoring.evaluation.metrics import churn_metrics, revenue_metrics
+from scoring.features.rfm import calibration_and_holdout
+from scoring.models.baselines import RecencyBaseline, RFMScoreBaseline, SpendRateBaseline
+from scoring.models.lgbm import (
+    LGBMChurnModel,
+    LGBMRevenueModel,
+    build_rolling_origin_panel,
+    spend_fit_rows,
+)
+
+SHIPPED_MODEL = "lgbm_hybrid_anchored"
+CHURN_CANDIDATES: tuple[str, ...] = (SHIPPED_MODEL, "bgnbd", "rfm_score", "recency")
+REVENUE_CANDIDATES: tuple[str, ...] = (SHIPPED_MODEL, "bgnbd_gg")
+"""Models the shipped one is chosen from on the validation origin (``SHIPPED_MODEL`` first:
+it wins ties)."""
+FALLBACK_CHURN = "bgnbd"
+FALLBACK_REVENUE = "bgnbd_gg"
+
+DEFAULT_CONFIG: dict = {
+    "paretonbd": True,
+    "n_folds": 5,
+    "step_days": 28,
+    "max_origins": 26,
+    "min_history_days": 90,
+    "min_origins": 3,
+    "n_jobs": 1,
+    "plots": True,
+    "churn_params": {},
+    "revenue_params": {},
+}
+"""Settings of ``evaluate_churn_revenue`` (``config`` overrides these keys)."""
+
+
+@dataclass
+class ChurnRevenueEvaluation:
+    """Result of ``evaluate_churn_revenue``.
+
+    ``predictions``: one row per customer with an order before the cutoff; ``customer_id``,
+    ``churn__<model>``, ``revenue__<model>``, actuals ``churned`` (0/1) and
+    ``revenue_holdout`` (currency), and the shipped models' ``churn_probability`` and
+    ``predicted_revenue``. ``metrics``: JSON-ready dict (see ``evaluate_churn_revenue``).
+    ``figures``: name -> matplotlib Figure. ``models``: name -> fitted model.
+    """
+
+    predictions: pd.DataFrame
+    metrics: dict
+    figures: dict = field(default_factory=dict)
+    models: dict = field(default_factory=dict)
+
+
+def _default_split(shop: ShopData, cutoff, holdout_days) -> tuple[pd.Timestamp, int]:
+    from scoring.data.loaders import DATASETS
+
+    defaults = DATASETS.get(shop.name)
+    if cutoff is None:
+        if defaults is None:
+            raise DataError(
+                f"evaluate_churn_revenue: shop {shop.name!r} has no default cutoff; pass "
+                "cutoff= (e.g. '2011-06-09') and holdout_days=."
+            )
+        cutoff = defaults.cutoff
+    if holdout_days is None:
+        holdout_days = defaults.holdout_days if defaults is not None else 182
+    return pd.Timestamp(cutoff).normalize(), int(holdout_days)
+
+
+def _btyd_at_cutoff(calibration: pd.DataFrame, horizon: int, with_pareto: bool) -> dict:
+    """BTYD models fitted as of the cutoff with their predictions."""
+    from scoring.models.btyd import BetaGeoModel, ParetoNBDModel
+    from scoring.models.gamma_gamma import GammaGammaModel
+
+    fitted = {"bgnbd": BetaGeoModel().fit(calibration)}
+    if with_pareto:
+        fitted["paretonbd"] = ParetoNBDModel().fit(calibration)
+    spend = GammaGammaModel().fit(spend_fit_rows(calibration))
+    order_value = spend.expected_order_value(calibration)
+    out = {"models": {**fitted, "gammagamma": spend}, "churn": {}, "revenue": {}, "orders": {}}
+    for name, model in fitted.items():
+        expected = model.expected_orders(calibration, horizon)
+        out["orders"][name] = expected
+        out["churn"][name] = model.prob_no_order(calibration, horizon)
+        out["revenue"][f"{name}_gg"] = expected * order_value
+    out["order_value"] = order_value
+    return out
+
+
+def _params(model) -> dict:
+    return {k: float(v) for k, v in getattr(model, "params_", {}).items()}
+
+
+def evaluate_churn_revenue(
+    shop: ShopData,
+    cutoff=None,
+    holdout_days: int | None = None,
+    config: dict | None = None,
+    seed: int = 0,
+) -> ChurnRevenueEvaluation:
+    """Fit every churn/revenue model before ``cutoff`` and evaluate it on the holdout.
+
+    Args:
+        shop: canonical shop data (``transactions``; ``returns``, ``events``, ``customers``
+            are used as features when present).
+        cutoff: scoring moment (default: the dataset's default split).
+        holdout_days: H, days (default: the dataset's default).
+        config: overrides of ``DEFAULT_CONFIG``.
+        seed: random seed of every model.
+
+    Returns:
+        ``ChurnRevenueEvaluation``. ``metrics`` keys: ``dataset``, ``cutoff``,
+        ``holdout_days``, ``time_unit`` ("days"), ``n_customers``, ``churn_rate``,
+        ``revenue_holdout_total``, ``churn`` {model: churn metrics}, ``revenue`` {model:
+        revenue metrics}, ``btyd`` {bgnbd, paretonbd: params, holdout purchase days predicted
+        vs actual; gammagamma: params, mean order value predicted vs actual}, ``lgbm``
+        (label horizon, origins, feature importance), ``shipped`` {churn, revenue: model
+        name, rule}.
+    """
+    settings = {**DEFAULT_CONFIG, **(config or {})}
+    unknown = set(config or {}) - set(DEFAULT_CONFIG)
+    if unknown:
+        raise DataError(
+            f"evaluate_churn_revenue: unknown config key(s) {sorted(unknown)}; known keys are "
+            f"{sorted(DEFAULT_CONFIG)}."
+        )
+    cutoff, horizon = _default_split(shop, cutoff, holdout_days)
+    transactions = shop.transactions
+    returns = shop.returns if not shop.quarantine.empty else None
+
+    calibration = calibration_and_holdout(transactions, cutoff, horizon)
+    if calibration.empty:
+        raise DataError(
+            f"evaluate_churn_revenue: no customer has an order before the cutoff {cutoff.date()};"
+            " choose a later cutoff."
+        )
+    index = calibration.index
+    churned = (calibration["frequency_holdout"] == 0).astype("int64").to_numpy()
+    revenue_actual = calibration["revenue_holdout"].to_numpy(dtype="float64")
+
+    churn_scores: dict[str, np.ndarray] = {}
+    revenue_scores: dict[str, np.ndarray] = {}
+    models: dict = {}
+    notes: list[str] = []
+
+    # --- BTYD at the cutoff ---------------------------------------------------------------
+    btyd = _btyd_at_cutoff(calibration, horizon, bool(settings["paretonbd"]))
+    models.update(btyd["models"])
+    churn_scores.update(btyd["churn"])
+    revenue_scores.update(btyd["revenue"])
+
+    # --- rolling-origin panel, baselines, LightGBM ------------------------------------------
+    panel = None
+    try:
+        panel = build_rolling_origin_panel(
+            transactions,
+            cutoff,
+            horizon,
+            returns=returns,
+            events=shop.events,
+            customers=shop.customers,
+            btyd=True,
+            step_days=settings["step_days"],
+            max_origins=settings["max_origins"],
+            min_history_days=settings["min_history_days"],
+            min_origins=settings["min_origins"],
+        )
+    except DataError as error:
+        notes.append(f"no rolling-origin training ({error}); LightGBM models skipped")
+
+    if panel is not None:
+        features = panel.at_cutoff().reindex(index)
+        train_features, train_labels = panel.training()
+        latest = max(panel.origins)
+        latest_rows = train_features.index.get_level_values("origin") == latest
+        latest_features = train_features.loc[latest_rows].droplevel("origin")
+        latest_churned = train_labels.loc[latest_rows, "churned"].to_numpy()
+        for name, baseline in (("recency", RecencyBaseline()), ("rfm_score", RFMScoreBaseline())):
+            baseline.fit(latest_features, latest_churned)
+            churn_scores[name] = baseline.predict_proba(features).to_numpy()
+            models[name] = baseline
+    else:
+        from scoring.features.behavioural import behavioural_features
+
+        features = behavioural_features(transactions, cutoff, returns=returns).reindex(index)
+        for name, baseline in (("recency", RecencyBaseline()), ("rfm_score", RFMScoreBaseline())):
+            score = baseline.score(features)
+            churn_scores[name] = (score.rank(pct=True)).to_numpy()
+            models[name] = baseline
+        notes.append(
+            "recency / rfm_score probabilities are score percentiles (no origin to calibrate on)"
+        )
+    spend = SpendRateBaseline(horizon)
+    churn_scores["spend_rate"] = spend.predict_proba(features).to_numpy()
+    revenue_scores["spend_rate"] = spend.predict(features).to_numpy()
+    models["spend_rate"] = spend
+
+    lgbm_info: dict = {}
+    if panel is not None:
+        common = {
+            "horizon_days": horizon,
+            "n_folds": settings["n_folds"],
+            "step_days": settings["step_days"],
+            "min_history_days": settings["min_history_days"],
+            "min_origins": settings["min_origins"],
+            "random_state": seed,
+            "n_jobs": settings["n_jobs"],
+        }
+        bg_churn = btyd["churn"]["bgnbd"]
+        bg_revenue = btyd["revenue"]["bgnbd_gg"]
+        for name, use_btyd in (("lgbm", False), ("lgbm_hybrid", True)):
+            churn_model = LGBMChurnModel(
+                calibration="isotonic", use_btyd=use_btyd, **common, **settings["churn_params"]
+            ).fit(panel=panel)
+            revenue_model = LGBMRevenueModel(
+                calibration="scale", use_btyd=use_btyd, **common, **settings["revenue_params"]
+            ).fit(panel=panel)
+            churn_scores[name] = churn_model.predict_proba(features).to_numpy()
+            revenue_scores[name] = revenue_model.predict(features).to_numpy()
+            models[f"{name}_churn"] = churn_model
+            models[f"{name}_revenue"] = revenue_model
+            lgbm_info[name] = {
+                "churn_top_features": churn_model.feature_importance().head(10).round(2).to_dict(),
+                "revenue_top_features": revenue_model.feature_importance()
+                .head(10)
+                .round(2)
+                .to_dict(),
+            }
+        anchored_churn = models["lgbm_hybrid_churn"].with_calibration("btyd_level")
+        anchored_revenue = models["lgbm_hybrid_revenue"].with_calibration("btyd_level")
+        churn_scores[SHIPPED_MODEL] = anchored_churn.predict_proba(
+            features, reference=bg_churn
+        ).to_numpy()
+        revenue_scores[SHIPPED_MODEL] = anchored_revenue.predict(
+            features, reference=bg_revenue
+        ).to_numpy()
+        models[f"{SHIPPED_MODEL}_churn"] = anchored_churn
+        models[f"{SHIPPED_MODEL}_revenue"] = anchored_revenue
+        lgbm_info.update(
+            {
+                "label_horizon_days": panel.label_horizon_days,
+                "n_origins": len(panel.origins),
+                "origins": [str(o.date()) for o in panel.origins],
+                "season_origins": [str(o.date()) for o in anchored_revenue.season_origins_],
+                "revenue_level_origins": list(anchored_revenue.level_origins_),
+                "revenue_level_ratio": float(anchored_revenue.level_ratio_),
+                "churn_level_adjustment": float(anchored_churn.level_adjustment_),
+                "n_training_rows": int(models["lgbm_churn"].n_training_rows_),
+                "btyd_transaction_model_by_origin": {
+                    origin: params["transaction_model"]
+                    for origin, params in panel.btyd_params.items()
+                },
+            }
+        )
+        validation = _validation_metrics(panel, models)
+        shipped = {
+            "churn": max(CHURN_CANDIDATES, key=lambda m: validation["churn"][m]),
+            "revenue": max(REVENUE_CANDIDATES, key=lambda m: validation["revenue"][m]),
+            "rule": "best ROC-AUC (churn) / normalized Gini (revenue) on the latest rolling "
+            "origin before the cutoff (out-of-fold for LightGBM) among "
+            f"{list(CHURN_CANDIDATES)} / {list(REVENUE_CANDIDATES)}",
+        }
+    else:
+        validation = {}
+        shipped = {
+            "churn": FALLBACK_CHURN,
+            "revenue": FALLBACK_REVENUE,
+            "rule": "no rolling origin before the cutoff: BG/NBD (x Gamma-Gamma)",
+        }
+
+    # --- predictions and metrics -----------------------------------------------------------
+    predictions = pd.DataFrame({"customer_id": index.astype("string")})
+    for name, values in churn_scores.items():
+        predictions[f"churn__{name}"] = np.asarray(values, dtype="float64")
+    for name, values in revenue_scores.items():
+        predictions[f"revenue__{name}"] = np.asarray(values, dtype="float64")
+    predictions["churned"] = churned
+    predictions["revenue_holdout"] = revenue_actual
+    predictions["churn_probability"] = predictions[f"churn__{shipped['churn']}"]
+    predictions["predicted_revenue"] = predictions[f"revenue__{shipped['revenue']}"]
+
+    actual_orders = calibration["frequency_holdout"].to_numpy(dtype="float64")
+    btyd_metrics: dict = {}
+    for name in btyd["orders"]:
+        predicted_orders = btyd["orders"][name]
+        btyd_metrics[name] = {
+            "params": _params(models[name]),
+            "holdout_purchase_days_predicted": float(np.sum(predicted_orders)),
+            "holdout_purchase_days_actual": float(actual_orders.sum()),
+            "holdout_purchase_days_ratio": float(np.sum(predicted_orders) / actual_orders.sum())
+            if actual_orders.sum() > 0
+            else float("nan"),
+        }
+    buyers = actual_orders > 0
+    btyd_metrics["gammagamma"] = {
+        "params": _params(models["gammagamma"]),
+        "mean_order_value_predicted": float(np.mean(btyd["order_value"][buyers]))
+        if buyers.any()
+        else float("nan"),
+        "mean_order_value_actual": float(calibration.loc[buyers, "monetary_value_holdout"].mean())
+        if buyers.any()
+        else float("nan"),
+    }
+
+    metrics = {
+        "dataset": shop.name,
+        "cutoff": str(cutoff.date()),
+        "holdout_days": horizon,
+        "time_unit": "days",
+        "n_customers": int(len(index)),
+        "churn_rate": float(churned.mean()),
+        "revenue_holdout_total": float(revenue_actual.sum()),
+        "churn": {name: churn_metrics(churned, p) for name, p in churn_scores.items()},
+        "revenue": {name: revenue_metrics(revenue_actual, p) for name, p in revenue_scores.items()},
+        "btyd": btyd_metrics,
+        "lgbm": lgbm_info,
+        "shipped": shipped,
+        "validation": validation,
+        "seed": seed,
+        "notes": notes,
+    }
+
+    figures = {}
+    if settings["plots"]:
+        figures = _figures(
+            predictions, churn_scores, revenue_scores, shipped, calibration, btyd, models
+        )
+    return ChurnRevenueEvaluation(
+        predictions=predictions, metrics=metrics, figures=figures, models=models
+    )
+
+
+def _validation_metrics(panel, models) -> dict:
+    """ROC-AUC and normalized Gini of the candidates on the latest rolling origin.
+
+    The origin's labels (``label_horizon_days`` after it) end before the cutoff. LightGBM
+    models are scored with their out-of-fold predictions; BTYD with BG/NBD (x Gamma-Gamma)
+    fitted as of that origin; baselines from the origin's features. Calibration does not
+    change these ranking metrics.
+    """
+    from scoring.evaluation.metrics import normalized_gini, roc_auc
+
+    features, labels = panel.training()
+    latest = max(panel.origins)
+    rows = np.asarray(features.index.get_level_values("origin") == latest)
+    at_origin = features.loc[rows].droplevel("origin")
+    churned = labels.loc[rows, "churned"].to_numpy()
+    revenue = labels.loc[rows, "revenue_next"].to_numpy()
+    spend = SpendRateBaseline(panel.label_horizon_days)
+    churn_scores = {
+        "recency": RecencyBaseline().score(at_origin).to_numpy(),
+        "rfm_score": RFMScoreBaseline().score(at_origin).to_numpy(),
+        "spend_rate": spend.predict_proba(at_origin).to_numpy(),
+        "bgnbd": at_origin["btyd_churn_probability"].to_numpy(),
+        "lgbm": models["lgbm_churn"].oof_raw_.to_numpy()[rows],
+        SHIPPED_MODEL: models["lgbm_hybrid_churn"].oof_raw_.to_numpy()[rows],
+    }
+    revenue_scores = {
+        "spend_rate": spend.predict(at_origin).to_numpy(),
+        "bgnbd_gg": at_origin["btyd_predicted_revenue"].to_numpy(),
+        "lgbm": models["lgbm_revenue"].oof_raw_.to_numpy()[rows],
+        SHIPPED_MODEL: models["lgbm_hybrid_revenue"].oof_raw_.to_numpy()[rows],
+    }
+    return {
+        "origin": str(latest.date()),
+        "label_horizon_days": panel.label_horizon_days,
+        "n_customers": int(rows.sum()),
+        "churn": {name: roc_auc(churned, score) for name, score in churn_scores.items()},
+        "revenue": {
+            name: normalized_gini(revenue, score) for name, score in revenue_scores.items()
+        },
+    }
+
+
+def _figures(predictions, churn_scores, revenue_scores, shipped, calibration, btyd, models):
+    y = predictions["churned"].to_numpy()
+    main = [m for m in (shipped["churn"], "lgbm", "bgnbd", "recency") if m in churn_scores]
+    main = list(dict.fromkeys(main))
+    figures = {
+        "churn_calibration": plots.calibration_curve(y, {m: churn_scores[m] for m in main}),
+        "churn_roc": plots.roc_curve(y, {m: churn_scores[m] for m in main}),
+        "churn_gains": plots.gains_chart(y, {m: churn_scores[m] for m in main}),
+        "revenue_deciles": plots.decile_chart(
+            predictions["revenue_holdout"],
+            revenue_scores[shipped["revenue"]],
+            title=f"Revenue by predicted decile ({shipped['revenue']})",
+        ),
+        "bgnbd_p_alive_matrix": plots.p_alive_matrix(models["bgnbd"], rfm=calibration),
+        "btyd_holdout_by_frequency": plots.holdout_by_frequency(
+            calibration["frequency"], calibration["frequency_holdout"], btyd["orders"]
+        ),
+    }
+    return figures
+
+
+def _strip_customer_rows(model):
+    """A copy of a fitted model without per-customer training rows (for logging)."""
+    clean = copy.copy(model)
+    for attribute in ("oof_raw_", "train_labels_", "train_btyd_"):
+        if hasattr(clean, attribute):
+            setattr(clean, attribute, None)
+    return clean
+
+
+def log_churn_revenue_runs(evaluation: ChurnRevenueEvaluation) -> list[str]:
+    """Log one nested MLflow child run per model under the active parent run.
+
+    Each child run gets params (model, dataset, cutoff, holdout_days, seed and the model's
+    settings), metrics (``churn_*`` and ``revenue_*`` holdout metrics), the evaluation
+    figures relevant to it (``mlflow.log_figure``) and the fitted model (joblib artifact,
+    without per-customer training rows). No customer-level data is logged. Returns the child
+    run ids.
+    """
+    import joblib
+    import mlflow
+
+    parent = mlflow.active_run()
+    if parent is None:
+        raise DataError(
+            "log_churn_revenue_runs: no active MLflow run; call it inside "
+            "`with mlflow.start_run():` (the parent run of the evaluation)."
+        )
+    metrics = evaluation.metrics
+    names = sorted(set(metrics["churn"]) | set(metrics["revenue"]))
+    shipped = metrics["shipped"]
+    figure_owner = {
+        "churn_calibration": shipped["churn"],
+        "churn_roc": shipped["churn"],
+        "churn_gains": shipped["churn"],
+        "revenue_deciles": shipped["revenue"],
+        "bgnbd_p_alive_matrix": "bgnbd",
+        "btyd_holdout_by_frequency": "bgnbd",
+    }
+    run_ids = []
+    for name in names:
+        with mlflow.start_run(
+            run_name=name, nested=True, experiment_id=parent.info.experiment_id
+        ) as child:
+            params = {
+                "model": name,
+                "dataset": metrics["dataset"],
+                "cutoff": metrics["cutoff"],
+                "holdout_days": metrics["holdout_days"],
+                "seed": metrics.get("seed", 0),
+                "shipped_churn": shipped["churn"] == name,
+                "shipped_revenue": shipped["revenue"] == name,
+            }
+            fitted = {
+                key: model
+                for key, model in evaluation.models.items()
+                if key == name
+                or key in (f"{name}_churn", f"{name}_revenue")
+                or (name.endswith("_gg") and key in (name.removesuffix("_gg"), "gammagamma"))
+            }
+            for key, model in fitted.items():
+                for param, value in _model_params(model).items():
+                    params[f"{key}.{param}"] = value
+            mlflow.log_params(params)
+            values = {}
+            for prefix in ("churn", "revenue"):
+                for metric, value in metrics[prefix].get(name, {}).items():
+                    if value is not None and np.isfinite(value):
+                        values[f"{prefix}_{metric}"] = float(value)
+            mlflow.log_metrics(values)
+            mlflow.set_tags({"dataset": metrics["dataset"], "kind": "churn_revenue"})
+            for figure_name, owner in figure_owner.items():
+                if owner == name and figure_name in evaluation.figures:
+                    mlflow.log_figure(evaluation.figures[figure_name], f"plots/{figure_name}.png")
+            if fitted:
+                with tempfile.TemporaryDirectory() as tmp:
+                    for key, model in fitted.items():
+                        path = os.path.join(tmp, f"{key}.joblib")
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore")
+                            joblib.dump(_strip_customer_rows(model), path)
+                        mlflow.log_artifact(path, artifact_path="model")
+            run_ids.append(child.info.run_id)
+    return run_ids
+
+
+def _model_params(model) -> dict:
+    """Scalar settings of a model for MLflow params (no data)."""
+    out = {}
+    for key, value in vars(model).items():
+        if key.endswith("_") or key.startswith("_"):
+            continue
+        if isinstance(value, (int, float, str, bool)) or value is None:
+            out[key] = value
+        elif isinstance(value, dict) and all(
+            isinstance(v, (int, float, str, bool)) for v in value.values()
+        ):
+            out.update({f"{key}.{k}": v for k, v in value.items()})
+    return out

@@ -1,0 +1,546 @@
+"""Behavioural features for the LightGBM churn and revenue models.
+
+``behavioural_features(transactions, cutoff, ...)`` returns one row per customer with at least
+one order strictly before ``cutoff`` (index ``customer_id``, string), computed from data strictly
+before the cutoff only. The cutoff is floored to midnight; a row counts as "before the cutoff"
+when its timestamp is earlier than that midnight (the same convention as
+``features.rfm``: the observation period ends on ``cutoff - 1 day``). Adding rows at or after
+the cutoff never changes a feature.
+
+Time unit: days. "Age" of an order = whole days between its purchase day and the cutoff day
+(1 = the day before the cutoff). A window of ``w`` days holds orders with age ``<= w``.
+Money is in the shop's currency (gross ``amount`` of purchase lines).
+
+An *order* is a distinct ``order_id`` of a customer (a purchase day when ``order_id`` is
+missing); a *purchase day* is a distinct calendar day with at least one order (lifetimes'
+``freq="D"`` convention, used for gaps).
+
+Feature groups (column names):
+
+* totals: ``n_orders``, ``n_purchase_days``, ``revenue_total``, ``days_since_last_order``
+  (recency from the cutoff), ``tenure_days`` (days since the first order), ``first_order_value``,
+  ``revenue_per_tenure_day``, ``orders_per_tenure_day``
+* windows ``w`` in ``windows``: ``orders_<w>d``, ``revenue_<w>d``; trend for each ``w`` with
+  ``2w`` within the largest window: ``orders_prev_<w>d`` (orders with age in ``(w, 2w]``),
+  ``revenue_trend_<w>d`` = ``log1p(revenue_<w>d) - log1p(revenue in (w, 2w])``
+* gaps between purchase days: ``gap_mean_days``, ``gap_std_days``, ``gap_last_days``,
+  ``gap_max_days``, ``recency_over_mean_gap`` (days since last order / mean gap; NaN for
+  one-time buyers)
+* basket: ``lines_per_order``, ``units_per_order``, ``value_per_order``, ``max_order_value``,
+  ``n_products``, ``products_per_order`` (NaN when the shop has no products, e.g. CDNOW)
+* returns (when ``returns`` is given; cancellation/return lines with negative quantities):
+  ``n_returned_lines``, ``returned_value`` (absolute currency), ``returned_value_share``
+  (returned value / (gross revenue + returned value)), ``cancelled_order_share`` (distinct
+  cancelled orders / (orders + cancelled orders))
+* country: ``country`` (categorical, the customer's most frequent country)
+* seasonality (when ``horizon_days`` is given, describing the coming window
+  ``[cutoff, cutoff + horizon_days)``): ``orders_same_window_last_year`` /
+  ``revenue_same_window_last_year`` (orders in ``[cutoff - 365, cutoff - 365 + horizon)``, NaN
+  when the shop's data starts after that window starts), ``in_season_order_rate`` /
+  ``off_season_order_rate`` (purchase days per day of exposure since the first order, counting
+  only days whose day of year falls / does not fall in the coming window's part of the year),
+  ``in_season_order_share`` (share of purchase days in season)
+* events (when ``events`` is given): ``<event_type>_<w>d`` counts for ``w`` in
+  ``event_windows`` and ``days_since_last_<event_type>``
+* profile (when ``customers`` is given): ``gender`` (categorical), ``email_opt_in`` (0/1),
+  ``days_since_signup`` (NaN when the signup is at/after the cutoff or unknown)
+
+Everything is computed with vectorised group-bys. ``behavioural_features_panel`` computes the
+features at several cutoffs (rolling origins) reusing one preparation of the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from scoring.data.errors import DataError
+
+DEFAULT_WINDOWS: tuple[int, ...] = (30, 90, 180, 365)
+DEFAULT_EVENT_WINDOWS: tuple[int, ...] = (30, 90)
+DAYS_PER_YEAR = 365
+
+CATEGORICAL_FEATURES: tuple[str, ...] = ("country", "gender")
+RELATIVE_FEATURES: tuple[str, ...] = (
+    "days_since_last_order",
+    "tenure_days",
+    "n_purchase_days",
+    "revenue_total",
+    "revenue_per_tenure_day",
+    "orders_per_tenure_day",
+    "value_per_order",
+)
+"""Columns also given as ``<column>_pct``: percentile rank (0-1] among the customers scored
+at the same cutoff."""
+
+
+def _as_day(cutoff) -> pd.Timestamp:
+    try:
+        day = pd.Timestamp(cutoff)
+    except (TypeError, ValueError) as exc:
+        raise DataError(
+            f"cutoff {cutoff!r} is not a date; pass e.g. '2011-06-09' or a pandas Timestamp."
+        ) from exc
+    if day is pd.NaT:
+        raise DataError("cutoff is missing (NaT); pass the scoring date, e.g. '2011-06-09'.")
+    return day.normalize()
+
+
+def _check_transactions(transactions: pd.DataFrame) -> None:
+    missing = [c for c in ("customer_id", "timestamp", "amount") if c not in transactions]
+    if missing:
+        raise DataError(
+            f"transactions: missing column(s) {missing}; behavioural features need the canonical "
+            "columns customer_id, timestamp and amount (see scoring.data.schema). Load the shop "
+            "with scoring.data.load_dataset or a loader with a column mapping."
+        )
+    if not pd.api.types.is_datetime64_any_dtype(transactions["timestamp"]):
+        raise DataError(
+            f"transactions, column 'timestamp': dtype {transactions['timestamp'].dtype} is not a "
+            "datetime; convert it with pd.to_datetime or use the project's loaders."
+        )
+
+
+def _order_key(lines: pd.DataFrame, day: pd.Series) -> pd.Series:
+    """``order_id`` as string; the purchase day where it is missing."""
+    if "order_id" in lines:
+        order = lines["order_id"].astype("string")
+        missing = order.isna()
+        if not missing.any():
+            return order
+        fallback = day[missing].dt.strftime("day-%Y-%m-%d").astype("string")
+        return order.mask(missing, fallback)
+    return day.dt.strftime("day-%Y-%m-%d").astype("string")
+
+
+@dataclass
+class PreparedTransactions:
+    """Order-level tables built once and reused for every cutoff.
+
+    ``orders``: one row per (customer, order, day) with ``day`` (datetime64, midnight),
+    ``n_lines``, ``units``, ``value`` (currency). ``first_product_day``: one row per
+    (customer, product) with the first day it was bought (None without products).
+    ``returns``: (customer, order, day, value) of cancellation/return lines, value >= 0.
+    ``events``: (customer, event_type, day). ``customers``: profile table.
+    ``data_start``: first purchase day in the data.
+    """
+
+    orders: pd.DataFrame
+    first_product_day: pd.DataFrame | None
+    country: pd.DataFrame | None
+    returns: pd.DataFrame | None
+    events: pd.DataFrame | None
+    customers: pd.DataFrame | None
+    data_start: pd.Timestamp
+
+
+def prepare_transactions(
+    transactions: pd.DataFrame,
+    returns: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
+    customers: pd.DataFrame | None = None,
+) -> PreparedTransactions:
+    """Aggregate order lines to orders once (see ``PreparedTransactions``)."""
+    _check_transactions(transactions)
+    tx = transactions
+    if tx.empty:
+        raise DataError(
+            "transactions: the table is empty; behavioural features need at least one order."
+        )
+    day = tx["timestamp"].dt.floor("D").astype("datetime64[ns]")
+    customer = tx["customer_id"].astype("string")
+    order = _order_key(tx, day)
+    quantity = tx["quantity"] if "quantity" in tx else pd.Series(np.nan, index=tx.index)
+    lines = pd.DataFrame(
+        {
+            "customer_id": customer,
+            "order_id": order,
+            "day": day,
+            "units": quantity.astype("float64"),
+            "value": tx["amount"].astype("float64"),
+        }
+    )
+    # the day is part of the order key, so an order id that (wrongly) spans the cutoff can
+    # never carry lines from at/after the cutoff into features
+    orders = (
+        lines.groupby(["customer_id", "order_id", "day"], sort=False, observed=True)
+        .agg(
+            n_lines=("value", "size"),
+            units=("units", "sum"),
+            value=("value", "sum"),
+        )
+        .reset_index()
+    )
+    orders["n_lines"] = orders["n_lines"].astype("float64")
+
+    first_product_day = None
+    if "product_id" in tx and tx["product_id"].notna().any():
+        pairs = pd.DataFrame(
+            {"customer_id": customer, "product_id": tx["product_id"].astype("string"), "day": day}
+        ).dropna(subset=["product_id"])
+        first_product_day = pairs.groupby(["customer_id", "product_id"], sort=False, observed=True)[
+            "day"
+        ].min()
+        first_product_day = first_product_day.reset_index()
+
+    country = None
+    if "country" in tx and tx["country"].notna().any():
+        country = pd.DataFrame(
+            {"customer_id": customer, "country": tx["country"].astype("string"), "day": day}
+        ).dropna(subset=["country"])
+
+    prepared_returns = None
+    if returns is not None and not returns.empty:
+        _check_transactions(returns)
+        rday = returns["timestamp"].dt.floor("D").astype("datetime64[ns]")
+        prepared_returns = pd.DataFrame(
+            {
+                "customer_id": returns["customer_id"].astype("string"),
+                "order_id": _order_key(returns, rday),
+                "day": rday,
+                "value": returns["amount"].astype("float64").abs(),
+            }
+        ).dropna(subset=["customer_id", "day"])
+
+    prepared_events = None
+    if events is not None and not events.empty:
+        for column in ("customer_id", "timestamp", "event_type"):
+            if column not in events:
+                raise DataError(
+                    f"events: missing column {column!r}; events need customer_id, timestamp "
+                    "and event_type (see scoring.data.schema.EVENT_COLUMNS)."
+                )
+        prepared_events = pd.DataFrame(
+            {
+                "customer_id": events["customer_id"].astype("string"),
+                "event_type": events["event_type"].astype("string"),
+                "day": events["timestamp"].dt.floor("D").astype("datetime64[ns]"),
+            }
+        ).dropna()
+
+    prepared_customers = None
+    if customers is not None and not customers.empty:
+        if "customer_id" not in customers:
+            raise DataError(
+                "customers: missing column 'customer_id'; the profile table needs one row per "
+                "customer keyed by customer_id."
+            )
+        prepared_customers = customers.drop_duplicates("customer_id").copy()
+        prepared_customers["customer_id"] = prepared_customers["customer_id"].astype("string")
+        prepared_customers = prepared_customers.set_index("customer_id")
+
+    return PreparedTransactions(
+        orders=orders,
+        first_product_day=first_product_day,
+        country=country,
+        returns=prepared_returns,
+        events=prepared_events,
+        customers=prepared_customers,
+        data_start=orders["day"].min(),
+    )
+
+
+def _age(days: pd.Series, cutoff: pd.Timestamp) -> np.ndarray:
+    """Whole days from ``days`` to ``cutoff`` (1 = the day before the cutoff)."""
+    return ((cutoff - days) // pd.Timedelta(days=1)).to_numpy(dtype="int64")
+
+
+def _in_season(age: np.ndarray, horizon_days: int) -> np.ndarray:
+    """True where a day ``age`` days before the cutoff falls in the part of the year covered
+    by ``[cutoff, cutoff + horizon_days)`` (shifted back by whole 365-day years)."""
+    return np.mod(-age, DAYS_PER_YEAR) < horizon_days
+
+
+def _features_at(
+    prepared: PreparedTransactions,
+    cutoff: pd.Timestamp,
+    windows: Sequence[int],
+    horizon_days: int | None,
+    event_windows: Sequence[int],
+) -> pd.DataFrame:
+    orders = prepared.orders.loc[prepared.orders["day"] < cutoff]
+    if orders.empty:
+        raise DataError(
+            f"transactions: no order before the cutoff {cutoff.date()}; the data starts "
+            f"{prepared.data_start.date()}. Choose a later cutoff."
+        )
+    age = _age(orders["day"], cutoff)
+    orders = orders.assign(age=age)
+    grouped = orders.groupby("customer_id", sort=True, observed=True)
+
+    features = grouped.agg(
+        n_orders=("value", "size"),
+        revenue_total=("value", "sum"),
+        days_since_last_order=("age", "min"),
+        tenure_days=("age", "max"),
+        lines_per_order=("n_lines", "mean"),
+        units_per_order=("units", "mean"),
+        value_per_order=("value", "mean"),
+        max_order_value=("value", "max"),
+    ).astype("float64")
+    features.index = features.index.astype("string")
+    features.index.name = "customer_id"
+    if orders["units"].isna().all():
+        features["units_per_order"] = np.nan
+
+    first = orders.loc[
+        orders["age"] == orders.groupby("customer_id", observed=True)["age"].transform("max")
+    ]
+    features["first_order_value"] = first.groupby("customer_id", observed=True)["value"].sum()
+    exposure = features["tenure_days"]
+    features["revenue_per_tenure_day"] = features["revenue_total"] / exposure
+    features["orders_per_tenure_day"] = features["n_orders"] / exposure
+
+    # windows and trend: one indicator column per window, summed per customer
+    windows = sorted({int(w) for w in windows})
+    largest = max(windows) if windows else 0
+    window_columns: dict[str, np.ndarray] = {}
+    for w in windows:
+        inside = age <= w
+        window_columns[f"orders_{w}d"] = inside.astype("float64")
+        window_columns[f"revenue_{w}d"] = np.where(inside, orders["value"].to_numpy(), 0.0)
+        if 2 * w <= largest:
+            previous = (age > w) & (age <= 2 * w)
+            window_columns[f"orders_prev_{w}d"] = previous.astype("float64")
+            window_columns[f"_revenue_prev_{w}d"] = np.where(
+                previous, orders["value"].to_numpy(), 0.0
+            )
+    if window_columns:
+        sums = (
+            pd.DataFrame(window_columns, index=orders.index)
+            .groupby(orders["customer_id"].to_numpy())
+            .sum()
+        )
+        sums.index = sums.index.astype("string")
+        for name in sums.columns:
+            if not name.startswith("_"):
+                features[name] = sums[name]
+        for w in windows:
+            if f"_revenue_prev_{w}d" in sums:
+                features[f"revenue_trend_{w}d"] = np.log1p(sums[f"revenue_{w}d"]) - np.log1p(
+                    sums[f"_revenue_prev_{w}d"]
+                )
+
+    # purchase days and gaps between them
+    days = (
+        orders.groupby(["customer_id", "day"], sort=True, observed=True)["age"]
+        .first()
+        .reset_index()
+    )
+    features["n_purchase_days"] = (
+        days.groupby("customer_id", observed=True).size().astype("float64")
+    )
+    gap = -days.groupby("customer_id", observed=True)["age"].diff()
+    days = days.assign(gap=gap.astype("float64"))
+    gap_stats = days.dropna(subset=["gap"]).groupby("customer_id", observed=True)["gap"]
+    features["gap_mean_days"] = gap_stats.mean()
+    features["gap_std_days"] = gap_stats.std(ddof=0)
+    features["gap_last_days"] = gap_stats.last()
+    features["gap_max_days"] = gap_stats.max()
+    features["recency_over_mean_gap"] = (
+        features["days_since_last_order"] / features["gap_mean_days"]
+    )
+
+    # products
+    if prepared.first_product_day is not None:
+        products = prepared.first_product_day.loc[prepared.first_product_day["day"] < cutoff]
+        features["n_products"] = products.groupby("customer_id", observed=True).size()
+        features["n_products"] = features["n_products"].fillna(0.0).astype("float64")
+        features["products_per_order"] = features["n_products"] / features["n_orders"]
+    else:
+        features["n_products"] = np.nan
+        features["products_per_order"] = np.nan
+
+    # returns and cancellations
+    if prepared.returns is not None:
+        returned = prepared.returns.loc[prepared.returns["day"] < cutoff]
+        returned_grouped = returned.groupby("customer_id", observed=True)
+        features["n_returned_lines"] = returned_grouped.size().reindex(features.index).fillna(0.0)
+        features["returned_value"] = (
+            returned_grouped["value"].sum().reindex(features.index).fillna(0.0)
+        )
+        cancelled_orders = returned_grouped["order_id"].nunique().reindex(features.index).fillna(0)
+        features["returned_value_share"] = features["returned_value"] / (
+            features["revenue_total"] + features["returned_value"]
+        )
+        features["cancelled_order_share"] = cancelled_orders / (
+            features["n_orders"] + cancelled_orders
+        )
+
+    # country: most frequent country of the customer's lines before the cutoff
+    if prepared.country is not None:
+        lines = prepared.country.loc[prepared.country["day"] < cutoff]
+        counts = lines.groupby(["customer_id", "country"], observed=True).size().rename("n")
+        counts = counts.reset_index().sort_values(
+            ["customer_id", "n", "country"], ascending=[True, False, True], kind="stable"
+        )
+        mode = counts.drop_duplicates("customer_id").set_index("customer_id")["country"]
+        features["country"] = mode.reindex(features.index).astype("category")
+
+    # seasonality of the coming window
+    if horizon_days is not None:
+        horizon = int(horizon_days)
+        start_last_year = cutoff - pd.Timedelta(days=DAYS_PER_YEAR)
+        end_last_year = start_last_year + pd.Timedelta(days=horizon)
+        last_year = (orders["day"] >= start_last_year) & (orders["day"] < end_last_year)
+        if prepared.data_start <= start_last_year:
+            lag = orders.loc[last_year].groupby("customer_id", observed=True)["value"]
+            features["orders_same_window_last_year"] = lag.size().reindex(features.index).fillna(0)
+            features["revenue_same_window_last_year"] = (
+                lag.sum().reindex(features.index).fillna(0.0)
+            )
+        else:
+            features["orders_same_window_last_year"] = np.nan
+            features["revenue_same_window_last_year"] = np.nan
+        in_season = _in_season(days["age"].to_numpy(), horizon)
+        season_days = (
+            pd.Series(in_season.astype("float64"), index=days.index)
+            .groupby(days["customer_id"].to_numpy())
+            .sum()
+        )
+        season_days.index = season_days.index.astype("string")
+        # exposure: days 1..tenure before the cutoff that are / are not in season
+        max_age = int(features["tenure_days"].max())
+        cumulative = np.concatenate(
+            [[0], np.cumsum(_in_season(np.arange(1, max_age + 1), horizon))]
+        )
+        tenure = features["tenure_days"].to_numpy(dtype="int64")
+        in_exposure = cumulative[tenure].astype("float64")
+        off_exposure = tenure - in_exposure
+        in_count = season_days.reindex(features.index).to_numpy()
+        off_count = features["n_purchase_days"].to_numpy() - in_count
+        with np.errstate(divide="ignore", invalid="ignore"):
+            features["in_season_order_rate"] = np.where(
+                in_exposure > 0, in_count / in_exposure, np.nan
+            )
+            features["off_season_order_rate"] = np.where(
+                off_exposure > 0, off_count / off_exposure, np.nan
+            )
+        features["in_season_order_share"] = in_count / features["n_purchase_days"].to_numpy()
+
+    # behavioural events
+    if prepared.events is not None:
+        events = prepared.events.loc[prepared.events["day"] < cutoff]
+        if not events.empty:
+            event_age = _age(events["day"], cutoff)
+            event_columns: dict[str, np.ndarray] = {}
+            for event_type in sorted(events["event_type"].unique()):
+                is_type = (events["event_type"] == event_type).to_numpy()
+                for w in event_windows:
+                    event_columns[f"{event_type}_{w}d"] = (is_type & (event_age <= w)).astype(
+                        "float64"
+                    )
+                event_columns[f"_age_{event_type}"] = np.where(is_type, event_age, np.inf)
+            table = pd.DataFrame(event_columns, index=events.index)
+            by_customer = table.groupby(events["customer_id"].to_numpy())
+            counts = by_customer[[c for c in table.columns if not c.startswith("_")]].sum()
+            last = by_customer[[c for c in table.columns if c.startswith("_")]].min()
+            counts.index = counts.index.astype("string")
+            last.index = last.index.astype("string")
+            for name in counts.columns:
+                features[name] = counts[name].reindex(features.index).fillna(0.0)
+            for name in last.columns:
+                value = last[name].reindex(features.index).replace(np.inf, np.nan)
+                features["days_since_last_" + name.removeprefix("_age_")] = value
+
+    # profile
+    if prepared.customers is not None:
+        profile = prepared.customers.reindex(features.index)
+        if "gender" in profile:
+            features["gender"] = profile["gender"].astype("string").astype("category")
+        if "email_opt_in" in profile:
+            features["email_opt_in"] = (
+                profile["email_opt_in"].astype("boolean").astype("Float64").astype("float64")
+            )
+        if "signup_at" in profile:
+            signup = pd.to_datetime(profile["signup_at"]).dt.floor("D")
+            since = (cutoff - signup) // pd.Timedelta(days=1)
+            features["days_since_signup"] = since.where(signup < cutoff).astype("float64")
+
+    # rank among the customers at this cutoff (scale-free across cutoffs with different
+    # history lengths and seasons)
+    for column in RELATIVE_FEATURES:
+        if column in features and features[column].notna().any():
+            features[f"{column}_pct"] = features[column].rank(pct=True, method="average")
+
+    return features
+
+
+def behavioural_features(
+    transactions: pd.DataFrame,
+    cutoff,
+    returns: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
+    customers: pd.DataFrame | None = None,
+    windows: Sequence[int] = DEFAULT_WINDOWS,
+    horizon_days: int | None = None,
+    event_windows: Sequence[int] = DEFAULT_EVENT_WINDOWS,
+) -> pd.DataFrame:
+    """Behavioural features as of ``cutoff`` from data strictly before it.
+
+    Parameters
+    ----------
+    transactions : canonical purchase lines (``customer_id``, ``timestamp``, ``amount``;
+        optional ``order_id``, ``quantity``, ``product_id``, ``country``).
+    cutoff : the scoring moment (floored to midnight); only rows with ``timestamp < cutoff``
+        are used.
+    returns : cancellation/return lines (``ShopData.returns``), optional.
+    events, customers : optional event and profile tables (``scoring.data.schema``).
+    windows : window lengths in days for order and revenue counts.
+    horizon_days : length of the coming prediction window in days; adds the seasonality
+        features (see module docstring). ``None`` leaves them out.
+    event_windows : window lengths in days for event counts.
+
+    Returns
+    -------
+    DataFrame of shape (n_customers, n_features), index ``customer_id`` (string, sorted), one
+    row per customer with at least one order before the cutoff. Numeric columns are float64;
+    ``country`` and ``gender`` are categorical. Columns are described in the module docstring.
+    """
+    prepared = prepare_transactions(transactions, returns, events, customers)
+    return _features_at(prepared, _as_day(cutoff), windows, horizon_days, event_windows)
+
+
+def behavioural_features_panel(
+    transactions: pd.DataFrame | PreparedTransactions,
+    cutoffs: Iterable,
+    returns: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
+    customers: pd.DataFrame | None = None,
+    windows: Sequence[int] = DEFAULT_WINDOWS,
+    horizon_days: int | None = None,
+    event_windows: Sequence[int] = DEFAULT_EVENT_WINDOWS,
+) -> pd.DataFrame:
+    """``behavioural_features`` at several cutoffs, stacked.
+
+    Returns a DataFrame with a (``origin``, ``customer_id``) MultiIndex, where ``origin`` is
+    the (midnight) cutoff the row's features were computed at. Categorical columns share the
+    union of categories across cutoffs. Data is prepared once (``prepare_transactions``).
+    """
+    prepared = (
+        transactions
+        if isinstance(transactions, PreparedTransactions)
+        else prepare_transactions(transactions, returns, events, customers)
+    )
+    frames = {}
+    for cutoff in cutoffs:
+        day = _as_day(cutoff)
+        frames[day] = _features_at(prepared, day, windows, horizon_days, event_windows)
+    if not frames:
+        raise DataError("behavioural_features_panel: no cutoffs given; pass at least one date.")
+    categorical = [
+        c for c in CATEGORICAL_FEATURES if any(c in frame.columns for frame in frames.values())
+    ]
+    for column in categorical:
+        levels = sorted(
+            set().union(
+                *(set(frame[column].cat.categories) for frame in frames.values() if column in frame)
+            )
+        )
+        for frame in frames.values():
+            frame[column] = pd.Categorical(frame[column].astype("object"), categories=levels)
+    panel = pd.concat(frames, names=["origin", "customer_id"])
+    return panel
