@@ -1,0 +1,769 @@
+"""Offline evaluation of the recommenders on a time split, with validation-based tuning.
+
+Protocol (all times in days, timestamps floored to days):
+
+* holdout: models are fitted on purchases strictly before ``cutoff`` and recommend ``k``
+  products to every customer who bought before the cutoff and in
+  ``[cutoff, cutoff + holdout_days)``; the test set of a customer is the set of products bought
+  in that window that exist in the pre-cutoff catalogue.
+* two protocols: ``repurchase`` (already-bought products may be recommended and count as hits)
+  and ``new_items`` (already-bought products are removed from the recommendations and from the
+  test set; customers left without test products are dropped).
+* hyper-parameters (and the hybrid weights, and which model is shipped) are chosen on
+  validation windows before the cutoff, never on the holdout. Default: the two most recent
+  91-day windows (rolling origin): fit before ``cutoff - 182 days``, evaluate on the next
+  91 days; fit before ``cutoff - 91 days``, evaluate on ``[cutoff - 91 days, cutoff)``; the
+  validation score of a setting is its mean NDCG@k over the windows.
+* the chosen settings are refitted on everything before the cutoff and evaluated once on
+  the holdout.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from scoring.data.errors import DataError
+from scoring.evaluation.ranking import ranking_metrics
+from scoring.models.recommend.base import Recommender, _batches, rank_scores, topn_dense
+from scoring.models.recommend.hybrid import normalise_scores
+from scoring.models.recommend.matrix import InteractionMatrix, build_interaction_matrix
+from scoring.models.recommend.spec import fit_recommender, matrix_key, model_from_spec
+
+log = logging.getLogger(__name__)
+
+PROTOCOLS: tuple[str, ...] = ("repurchase", "new_items")
+MODELS: tuple[str, ...] = (
+    "popularity",
+    "buy_again",
+    "als",
+    "bpr",
+    "item_knn_cosine",
+    "item_knn_bm25",
+    "hybrid",
+)
+
+
+def _grid(model: str, params: list[dict], matrices: list[dict] | None = None) -> list[dict]:
+    matrices = matrices or [{}]
+    return [{"model": model, "params": p, "matrix": m} for m in matrices for p in params]
+
+
+DECAY = [{"half_life_days": None}, {"half_life_days": 90}]
+
+
+def default_config() -> dict:
+    """Grids and settings of :func:`evaluate_recommenders` (override any key via ``config``).
+
+    ``num_threads``: threads for ALS / item-kNN (BPR always runs on one thread so that it is
+    reproducible). Validation: ``validation_folds`` windows of ``validation_days`` days ending
+    at the cutoff (None = ``holdout_days``), or explicit ``validation_windows`` as
+    ``[(offset_days, horizon_days), ...]`` (fit before cutoff - offset, test on the next
+    horizon days; horizon <= offset). ``max_validation_customers``: sample of validation
+    customers (seeded). ``hybrid.components``: models blended per protocol ("collaborative"
+    = the best of ``collaborative_candidates``); ``hybrid.weight_step``: grid step of the
+    weights (all weight vectors on the simplex).
+    """
+    als = [
+        {"factors": f, "alpha": a, "regularization": r, "iterations": 15}
+        for f in (32, 64, 128)
+        for a, r in ((1.0, 1.0), (5.0, 1.0))
+    ]
+    bpr = [
+        {"factors": 64, "learning_rate": lr, "regularization": 0.01, "iterations": it}
+        for lr, it in ((0.01, 100), (0.05, 50))
+    ]
+    knn_cos = [{"weighting": "cosine", "K": k} for k in (50, 100, 200)]
+    knn_bm25 = [
+        {"weighting": "bm25", "K": k, "bm25_k1": k1, "bm25_b": b}
+        for k in (50, 100, 200)
+        for k1, b in ((1.2, 0.75), (3.0, 0.9))
+    ]
+    return {
+        "models": list(MODELS),
+        "validation_days": 91,
+        "validation_folds": 2,
+        "discontinued_after_days": 90,
+        "event_weights": None,
+        "num_threads": 2,
+        "max_validation_customers": 20_000,
+        "grids": {
+            "popularity": _grid("popularity", [{"window_days": w} for w in (14, 30, 90)]),
+            "buy_again": _grid(
+                "buy_again", [{"half_life_days": h} for h in (30.0, 90.0, 180.0, 365.0, None)]
+            ),
+            "als": _grid("als", als, DECAY),
+            "bpr": _grid("bpr", bpr),
+            "item_knn_cosine": _grid("item_knn", knn_cos, DECAY),
+            "item_knn_bm25": _grid("item_knn", knn_bm25, DECAY),
+        },
+        "hybrid": {
+            # "collaborative" = the best of collaborative_candidates on validation
+            "components": {
+                "repurchase": ["buy_again", "als", "item_knn_bm25", "popularity"],
+                "new_items": ["als", "item_knn_bm25", "popularity"],
+            },
+            "collaborative_candidates": ["als", "item_knn_bm25", "item_knn_cosine", "bpr"],
+            "weight_step": 0.1,
+        },
+    }
+
+
+@dataclass
+class RecommenderEvaluation:
+    """Result of :func:`evaluate_recommenders`.
+
+    Attributes
+    ----------
+    metrics : {model: {protocol: {precision, recall, ndcg, map, hit_rate, coverage, n_customers}}}
+        Holdout metrics at ``k``.
+    recommendations : DataFrame
+        customer_id, model, protocol, rank, product_id, score for the holdout customers.
+    chosen_params : {model: {protocol: spec}}
+        The setting chosen on validation per model and protocol (a spec for
+        :func:`scoring.models.recommend.spec.fit_recommender`: model, params, matrix settings;
+        hybrids: weights and component specs).
+    validation : list of dict
+        One row per model x setting x protocol: model, protocol, spec (JSON), validation
+        metrics, chosen (bool), fit_seconds.
+    models : {model: {protocol: fitted Recommender}}
+        Models refitted on everything before the cutoff with the chosen setting (the same
+        object when both protocols chose the same setting).
+    matrix_shape : (n_customers, n_products)
+        Shape of the pre-cutoff matrix.
+    shipped : {protocol: model}
+        Model with the best validation NDCG@k per protocol (the one the project uses; refit it
+        at scoring time with ``fit_recommender(evaluation.shipped_spec(protocol), ...)``).
+    k, cutoff, validation_cutoffs, holdout_days, seed, config
+        The settings used (``config``: the full config after overrides).
+    timings : dict
+        Wall seconds per stage.
+    validation_metrics : {"model|protocol": metrics}
+        Validation metrics (mean over windows) of each chosen setting.
+    """
+
+    metrics: dict
+    recommendations: pd.DataFrame
+    chosen_params: dict
+    validation: list[dict]
+    models: dict
+    matrix_shape: tuple[int, int]
+    shipped: dict
+    k: int = 10
+    cutoff: str = ""
+    validation_cutoffs: list = field(default_factory=list)
+    holdout_days: int = 0
+    seed: int = 0
+    config: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+    validation_metrics: dict = field(default_factory=dict)
+
+    def summary(self) -> pd.DataFrame:
+        """Holdout metrics as a table: one row per model and protocol, ``shipped`` flag."""
+        rows = [
+            {"model": m, "protocol": p, **vals, "shipped": self.shipped.get(p) == m}
+            for m, by_protocol in self.metrics.items()
+            for p, vals in by_protocol.items()
+        ]
+        return pd.DataFrame(rows)
+
+    def shipped_spec(self, protocol: str) -> dict:
+        """Spec of the shipped model of a protocol (refit it with ``fit_recommender``)."""
+        return self.chosen_params[self.shipped[protocol]][protocol]
+
+
+# ----------------------------------------------------------------------------- test sets
+@dataclass
+class _Split:
+    matrix: InteractionMatrix
+    customers: np.ndarray  # (m,) str, customers with a test product (repurchase)
+    rows: np.ndarray  # (m,) rows of customers in the matrix
+    relevant: dict  # protocol -> csr (m, n_products)
+    keep: dict  # protocol -> bool (m,), customers evaluated in the protocol
+
+
+def _test_sets(
+    transactions: pd.DataFrame,
+    matrix: InteractionMatrix,
+    start: pd.Timestamp,
+    days: int,
+    max_customers: int | None = None,
+    seed: int = 0,
+) -> _Split:
+    end = start + pd.Timedelta(days=days)
+    window = transactions.loc[
+        (transactions["timestamp"] >= start)
+        & (transactions["timestamp"] < end)
+        & transactions["product_id"].notna()
+    ]
+    rows = matrix.customer_index(window["customer_id"].to_numpy())
+    cols = matrix.product_index(window["product_id"].to_numpy())
+    ok = (rows >= 0) & (cols >= 0)
+    relevant = sp.csr_matrix(
+        (np.ones(ok.sum(), dtype=np.float32), (rows[ok], cols[ok])), shape=matrix.shape
+    )
+    relevant.data[:] = 1.0
+    test_rows = np.flatnonzero(np.diff(relevant.indptr) > 0)
+    if len(test_rows) == 0:
+        raise DataError(
+            f"no customer bought before {start.date()} and in [{start.date()}, {end.date()}) a "
+            "product of the pre-cutoff catalogue; choose another cutoff or a longer window."
+        )
+    if max_customers is not None and len(test_rows) > max_customers:
+        rng = np.random.default_rng(seed)
+        test_rows = np.sort(rng.choice(test_rows, size=max_customers, replace=False))
+    rel = relevant[test_rows]
+    bought = matrix.order_counts[test_rows].copy()
+    bought.data[:] = 1.0
+    new = sp.csr_matrix(rel - rel.multiply(bought))
+    new.eliminate_zeros()
+    return _Split(
+        matrix=matrix,
+        customers=matrix.customer_ids[test_rows],
+        rows=test_rows,
+        relevant={"repurchase": rel, "new_items": new},
+        keep={
+            "repurchase": np.ones(len(test_rows), dtype=bool),
+            "new_items": np.diff(new.indptr) > 0,
+        },
+    )
+
+
+def _to_indices(recs: pd.DataFrame, customers: np.ndarray, product_ids: np.ndarray, k: int):
+    out = np.full((len(customers), k), -1, dtype=np.int64)
+    row = pd.Index(customers).get_indexer(recs["customer_id"].to_numpy(dtype=str))
+    col = pd.Index(product_ids).get_indexer(recs["product_id"].to_numpy(dtype=str))
+    out[row, recs["rank"].to_numpy() - 1] = col
+    return out
+
+
+def _metrics(idx: np.ndarray, split: _Split, protocol: str, k: int) -> dict:
+    keep = split.keep[protocol]
+    return ranking_metrics(
+        idx[keep], split.relevant[protocol][keep], k, catalogue_size=split.matrix.n_products
+    )
+
+
+def _evaluate_model(model: Recommender, split: _Split, k: int) -> tuple[dict, dict]:
+    """Metrics per protocol and the recommendation frames, via ``model.recommend``."""
+    metrics, frames = {}, {}
+    for protocol in PROTOCOLS:
+        customers = split.customers[split.keep[protocol]]
+        recs = model.recommend(customers, n=k, filter_already_bought=protocol == "new_items")
+        idx = np.full((len(split.customers), k), -1, dtype=np.int64)
+        idx[split.keep[protocol]] = _to_indices(recs, customers, split.matrix.product_ids, k)
+        metrics[protocol] = _metrics(idx, split, protocol, k)
+        frames[protocol] = recs
+    return metrics, frames
+
+
+def _evaluate_scores(
+    model: Recommender, split: _Split, k: int, blend_protocols: tuple[str, ...] = ()
+) -> tuple[dict, dict]:
+    """Validation metrics per protocol from one scoring pass (same ranking rule as
+    ``recommend``: ``rank_scores`` with the model's popularity fill), and the normalised
+    scores (float32, active columns) of the protocols in ``blend_protocols``."""
+    matrix = split.matrix
+    fill = model._fill_key() if model.sparse_scores else None
+    active_cols = np.flatnonzero(matrix.active_products)
+    idx = {p: np.full((len(split.customers), k), -1, dtype=np.int64) for p in PROTOCOLS}
+    blocks: dict = {p: [] for p in blend_protocols}
+    for sl in _batches(len(split.customers), matrix.n_products):
+        scores = model.score_products(split.customers[sl])
+        bought = matrix.order_counts[split.rows[sl]]
+        for p in PROTOCOLS:
+            exclude = bought if p == "new_items" else None
+            idx[p][sl] = rank_scores(
+                scores, k, active=matrix.active_products, exclude=exclude, fill_key=fill
+            )[0]
+        if blend_protocols:
+            norm = normalise_scores(scores)[:, active_cols].astype(np.float32)
+            for p in blend_protocols:
+                blocks[p].append(norm[split.keep[p][sl]])
+    metrics = {p: _metrics(idx[p], split, p, k) for p in PROTOCOLS}
+    return metrics, {p: np.concatenate(b) for p, b in blocks.items()}
+
+
+def _spec_key(spec: Mapping) -> str:
+    return json.dumps(spec, sort_keys=True, default=str)
+
+
+def _with_runtime(spec: dict, num_threads: int, seed: int) -> dict:
+    """Add threads / seeds to a grid spec (not part of the tuned setting)."""
+    spec = copy.deepcopy(spec)
+    params = spec.setdefault("params", {})
+    if spec["model"] in ("als", "item_knn"):
+        params.setdefault("num_threads", num_threads)
+    if spec["model"] == "bpr":
+        params["num_threads"] = 1  # Hogwild with more threads is not reproducible
+    if spec["model"] in ("als", "bpr"):
+        params.setdefault("random_state", seed)
+    return spec
+
+
+def _weight_grid(n: int, step: float) -> list[tuple[float, ...]]:
+    """All weight vectors of length n on the simplex with the given step (sum 1)."""
+    units = int(round(1.0 / step))
+    out = []
+    for combo in itertools.product(range(units + 1), repeat=n):
+        if sum(combo) == units:
+            out.append(tuple(c / units for c in combo))
+    return out
+
+
+def _validation_windows(cfg: Mapping, holdout_days: int) -> list[tuple[int, int]]:
+    """(offset_days, horizon_days) per validation window: fit before cutoff - offset, test on
+    [cutoff - offset, cutoff - offset + horizon). Windows must end at or before the cutoff."""
+    windows = cfg.get("validation_windows")
+    if not windows:
+        days = int(cfg.get("validation_days") or holdout_days)
+        windows = [(days * f, days) for f in range(int(cfg.get("validation_folds", 1)), 0, -1)]
+    out = []
+    for offset, horizon in windows:
+        if not 0 < horizon <= offset:
+            raise DataError(
+                f"validation window (offset {offset}, horizon {horizon} days) must satisfy "
+                "0 < horizon <= offset so that it ends before the cutoff (no holdout leak)."
+            )
+        out.append((int(offset), int(horizon)))
+    return out
+
+
+def _mean_metrics(per_window: list[dict]) -> dict:
+    """Mean of each metric over validation windows (n_customers summed)."""
+    out = {}
+    for key in per_window[0]:
+        values = [m[key] for m in per_window]
+        out[key] = int(sum(values)) if key == "n_customers" else float(np.nanmean(values))
+    return out
+
+
+class _BlendGrid:
+    """Fast evaluation of weighted blends of normalised component scores on one split.
+
+    Same ranking rule as HybridRecommender (positive blended score first, popularity fill,
+    inactive and excluded products never recommended), on the active columns only.
+    """
+
+    def __init__(self, split: _Split, protocol: str, fill: np.ndarray, k: int):
+        self.split, self.protocol, self.k = split, protocol, k
+        self.keep = split.keep[protocol]
+        matrix = split.matrix
+        self.active_cols = np.flatnonzero(matrix.active_products)
+        self.fill = fill[self.active_cols].astype(np.float32)
+        self.exclude = None
+        if protocol == "new_items":
+            bought = matrix.order_counts[split.rows[self.keep]][:, self.active_cols].tocsr()
+            rows = np.repeat(np.arange(bought.shape[0]), np.diff(bought.indptr))
+            self.exclude = rows * len(self.active_cols) + bought.indices  # flat cell indices
+        self.stack: dict[str, np.ndarray] = {}
+        self._buffers: tuple[np.ndarray, np.ndarray] | None = None
+
+    def add(self, name: str, normalised: np.ndarray) -> None:
+        """Component scores, normalised, float32, shape (kept customers, active products)."""
+        self.stack[name] = normalised
+
+    def metrics(self, weights: Mapping[str, float]) -> dict:
+        first = next(iter(self.stack.values()))
+        if self._buffers is None:
+            self._buffers = (np.empty_like(first), np.empty_like(first))
+        blend, part = self._buffers
+        blend.fill(0.0)
+        for name, w in weights.items():
+            if w:
+                np.multiply(self.stack[name], np.float32(w), out=part)
+                blend += part
+        np.copyto(blend, np.broadcast_to(self.fill, blend.shape), where=blend <= 0)
+        if self.exclude is not None:
+            blend.ravel()[self.exclude] = -np.inf
+        idx, _ = topn_dense(blend, self.k)
+        full = np.where(idx >= 0, self.active_cols[np.maximum(idx, 0)], -1)
+        return ranking_metrics(
+            full,
+            self.split.relevant[self.protocol][self.keep],
+            self.k,
+            catalogue_size=self.split.matrix.n_products,
+        )
+
+
+# -------------------------------------------------------------------------------- main
+def evaluate_recommenders(
+    transactions: pd.DataFrame,
+    cutoff,
+    holdout_days: int,
+    events: pd.DataFrame | None = None,
+    k: int = 10,
+    config: Mapping | None = None,
+    seed: int = 0,
+) -> RecommenderEvaluation:
+    """Tune on validation window(s) before the cutoff, refit before the cutoff, report the
+    holdout metrics.
+
+    Parameters
+    ----------
+    transactions : DataFrame
+        Canonical purchase lines (customer_id, order_id, timestamp, product_id, ...).
+    cutoff : str or Timestamp
+        Models see purchases strictly before it; the holdout is ``[cutoff, cutoff+holdout_days)``.
+    holdout_days : int
+        Length of the holdout window in days.
+    events : DataFrame, optional
+        Canonical events; product views / cart additions enter the matrix with
+        ``config["event_weights"]``.
+    k : int
+        Recommendations per customer (metrics at k).
+    config : mapping, optional
+        Overrides of :func:`default_config` (models, grids, validation_days /
+        validation_windows, num_threads, hybrid, ...). ``grids`` is merged per model.
+    seed : int
+        Seed of the models and of the customer sampling.
+
+    Returns
+    -------
+    RecommenderEvaluation
+    """
+    t_start = time.perf_counter()
+    cfg = default_config()
+    for key, value in dict(config or {}).items():
+        if key in ("grids", "hybrid"):
+            cfg[key] = {**cfg[key], **value}
+        else:
+            cfg[key] = value
+    unknown = sorted(set(cfg["models"]) - set(MODELS))
+    if unknown:
+        raise DataError(f"config models {unknown} are not among {MODELS}.")
+    models = [m for m in MODELS if m in cfg["models"]]
+    if k < 1:
+        raise DataError(f"k={k} must be >= 1.")
+    cutoff = pd.Timestamp(cutoff).normalize()
+    windows = _validation_windows(cfg, holdout_days)
+    matrix_defaults = {
+        "discontinued_after_days": cfg["discontinued_after_days"],
+        "event_weights": cfg["event_weights"],
+    }
+    timings: dict = {}
+
+    # ---------------------------------------------------------------- validation grid
+    folds = []
+    for offset, horizon in windows:
+        start = cutoff - pd.Timedelta(days=offset)
+        cache: dict = {}
+        matrix = _matrix(transactions, start, events, matrix_defaults, {}, cache)
+        split = _test_sets(
+            transactions, matrix, start, horizon, cfg["max_validation_customers"], seed
+        )
+        folds.append({"start": start, "cache": cache, "split": split})
+    hybrid_cfg = cfg["hybrid"]
+    blend_names = {p: list(hybrid_cfg["components"].get(p, [])) for p in PROTOCOLS}
+    candidates = [c for c in hybrid_cfg["collaborative_candidates"] if c in models]
+    grids: dict = {}  # (fold, protocol) -> _BlendGrid
+    if "hybrid" in models:
+        for i, fold in enumerate(folds):
+            fill = _default_fill(fold["split"].matrix)
+            for p in PROTOCOLS:
+                grids[(i, p)] = _BlendGrid(fold["split"], p, fill, k)
+
+    def needs_blend(name: str, protocol: str) -> bool:
+        names = blend_names[protocol]
+        return name in names or ("collaborative" in names and name in candidates)
+
+    grid_rows: list[dict] = []
+    chosen: dict = {}
+    best_val: dict = {}
+    for name in models:
+        if name == "hybrid":
+            continue
+        t0 = time.perf_counter()
+        results = []
+        for spec in cfg["grids"][name]:
+            spec = _with_runtime(spec, cfg["num_threads"], seed)
+            blend_protocols = tuple(p for p in PROTOCOLS if grids and needs_blend(name, p))
+            blocks, per_window, seconds = [], [], 0.0
+            for fold in folds:
+                f0 = time.perf_counter()
+                model = fit_recommender(
+                    spec,
+                    transactions,
+                    fold["start"],
+                    events,
+                    matrix_defaults,
+                    _cache=fold["cache"],
+                )
+                seconds += time.perf_counter() - f0
+                mets, block = _evaluate_scores(model, fold["split"], k, blend_protocols)
+                per_window.append(mets)
+                blocks.append(block)
+            metrics = {p: _mean_metrics([w[p] for w in per_window]) for p in PROTOCOLS}
+            results.append((spec, blocks, metrics, seconds))
+        for protocol in PROTOCOLS:
+            best = int(np.nanargmax([r[2][protocol]["ndcg"] for r in results]))
+            spec, blocks, metrics, _ = results[best]
+            chosen.setdefault(name, {})[protocol] = spec
+            best_val[(name, protocol)] = metrics[protocol]
+            for i, (s, _, mets, secs) in enumerate(results):
+                grid_rows.append(
+                    {
+                        "model": name,
+                        "protocol": protocol,
+                        "spec": _spec_key(s),
+                        **{f"val_{m}": v for m, v in mets[protocol].items()},
+                        "chosen": i == best,
+                        "fit_seconds": round(secs, 3),
+                    }
+                )
+            if grids and needs_blend(name, protocol):
+                for i, block in enumerate(blocks):
+                    grids[(i, protocol)].add(name, block[protocol])
+        del results
+        timings[f"validation_{name}"] = round(time.perf_counter() - t0, 2)
+        log.info("validation %s: %.1fs", name, timings[f"validation_{name}"])
+
+    if "hybrid" in models:
+        t0 = time.perf_counter()
+        for protocol in PROTOCOLS:
+            names = []
+            for n in blend_names[protocol]:
+                if n == "collaborative":
+                    scored = [c for c in candidates if (c, protocol) in best_val]
+                    if scored:
+                        names.append(max(scored, key=lambda c: best_val[(c, protocol)]["ndcg"]))
+                elif (n, protocol) in best_val:
+                    names.append(n)
+            names = list(dict.fromkeys(names))
+            if not names:
+                continue
+            results = []
+            for weights in _weight_grid(len(names), hybrid_cfg["weight_step"]):
+                w = dict(zip(names, weights, strict=True))
+                per_window = [grids[(i, protocol)].metrics(w) for i in range(len(folds))]
+                results.append((w, _mean_metrics(per_window)))
+            best = int(np.nanargmax([r[1]["ndcg"] for r in results]))
+            weights = {n: w for n, w in results[best][0].items() if w > 0}
+            chosen.setdefault("hybrid", {})[protocol] = {
+                "model": "hybrid",
+                "weights": weights,
+                "components": {n: chosen[n][protocol] for n in weights},
+            }
+            best_val[("hybrid", protocol)] = results[best][1]
+            for i, (w, mets) in enumerate(results):
+                grid_rows.append(
+                    {
+                        "model": "hybrid",
+                        "protocol": protocol,
+                        "spec": json.dumps({"weights": w}),
+                        **{f"val_{m}": v for m, v in mets.items()},
+                        "chosen": i == best,
+                        "fit_seconds": 0.0,
+                    }
+                )
+        timings["validation_hybrid"] = round(time.perf_counter() - t0, 2)
+    del grids
+
+    shipped = {}
+    for protocol in PROTOCOLS:
+        scored = [m for m in models if (m, protocol) in best_val]
+        shipped[protocol] = max(
+            scored, key=lambda m: np.nan_to_num(best_val[(m, protocol)]["ndcg"], nan=-1.0)
+        )
+
+    # ----------------------------------------------------------------- refit + holdout
+    t0 = time.perf_counter()
+    fit_cache: dict = {}
+    fit_matrix = _matrix(transactions, cutoff, events, matrix_defaults, {}, fit_cache)
+    split = _test_sets(transactions, fit_matrix, cutoff, holdout_days)
+    fitted_models: dict = {}
+    by_spec: dict = {}
+    metrics: dict = {}
+    frames = []
+    for name in models:
+        for protocol in PROTOCOLS:
+            if protocol not in chosen.get(name, {}):
+                continue
+            spec = chosen[name][protocol]
+            key = _spec_key(spec)
+            if key not in by_spec:
+                by_spec[key] = fit_recommender(
+                    spec, transactions, cutoff, events, matrix_defaults, _cache=fit_cache
+                )
+            model = by_spec[key]
+            fitted_models.setdefault(name, {})[protocol] = model
+            customers = split.customers[split.keep[protocol]]
+            recs = model.recommend(customers, n=k, filter_already_bought=protocol == "new_items")
+            idx = np.full((len(split.customers), k), -1, dtype=np.int64)
+            idx[split.keep[protocol]] = _to_indices(recs, customers, fit_matrix.product_ids, k)
+            metrics.setdefault(name, {})[protocol] = _metrics(idx, split, protocol, k)
+            frames.append(recs.assign(model=name, protocol=protocol))
+    timings["holdout"] = round(time.perf_counter() - t0, 2)
+    timings["total"] = round(time.perf_counter() - t_start, 2)
+    columns = ["customer_id", "model", "protocol", "rank", "product_id", "score"]
+    recommendations = (
+        pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    )
+    return RecommenderEvaluation(
+        metrics=metrics,
+        recommendations=recommendations,
+        chosen_params=chosen,
+        validation=grid_rows,
+        models=fitted_models,
+        matrix_shape=tuple(fit_matrix.shape),
+        shipped=shipped,
+        k=k,
+        cutoff=str(cutoff.date()),
+        validation_cutoffs=[str(f["start"].date()) for f in folds],
+        holdout_days=int(holdout_days),
+        seed=seed,
+        config=cfg,
+        timings=timings,
+        validation_metrics={f"{m}|{p}": v for (m, p), v in best_val.items()},
+    )
+
+
+def _matrix(transactions, cutoff, events, defaults, settings, cache) -> InteractionMatrix:
+    merged = {**defaults, **settings}
+    key = matrix_key(merged)
+    if key not in cache:
+        cache[key] = build_interaction_matrix(transactions, cutoff, events=events, **merged)
+    return cache[key]
+
+
+def _default_fill(matrix: InteractionMatrix) -> np.ndarray:
+    """The popularity fill a HybridRecommender with default cold start uses."""
+    return model_from_spec({"model": "popularity", "params": {}}).fit(matrix)._fill_key()
+
+
+# ------------------------------------------------------------------------------ MLflow
+def _flat_params(spec: Mapping, prefix: str = "") -> dict:
+    out = {}
+    for key, value in spec.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flat_params(value, f"{name}."))
+        else:
+            out[name] = "None" if value is None else value
+    return out
+
+
+def _log_child(name: str, tags: dict, params: dict, metrics: dict, artifacts=()) -> str:
+    """One nested run with everything logged in a single batch; returns the run id."""
+    import mlflow
+    from mlflow.entities import Metric, Param
+
+    with mlflow.start_run(run_name=name, nested=True, tags=tags) as run:
+        now = int(time.time() * 1000)
+        mlflow.tracking.MlflowClient().log_batch(
+            run.info.run_id,
+            metrics=[Metric(key, float(v), now, 0) for key, v in metrics.items()],
+            params=[Param(key, str(v)) for key, v in params.items()],
+        )
+        for path in artifacts:
+            mlflow.log_artifact(str(path), artifact_path="model")
+        return run.info.run_id
+
+
+def log_recommender_runs(
+    evaluation: RecommenderEvaluation, hybrid_runs_per_protocol: int = 10
+) -> dict[str, str]:
+    """Log the evaluation to MLflow as nested runs under the active run.
+
+    * one child run per model x validation setting (params of the setting, validation metrics
+      per protocol such as ``val_ndcg_at_10_repurchase``, tag ``chosen=true`` on the chosen
+      setting(s) and ``chosen_<protocol>``); for the hybrid only the best
+      ``hybrid_runs_per_protocol`` weight settings per protocol (the full grid is the
+      ``validation_grid.csv`` artifact of the parent run);
+    * one child run per final model (refitted before the cutoff) with the holdout metrics
+      (``ndcg_at_10_repurchase``, ``coverage_at_10_new_items``, ...), tag ``shipped_<protocol>``
+      and the fitted model(s) saved as ``.npz`` artifacts under ``model/``.
+
+    Nothing personal is logged (no customer ids). Returns {run name: run id} of the children.
+    """
+    import mlflow
+
+    if mlflow.active_run() is None:
+        raise RuntimeError("log_recommender_runs needs an active MLflow run (the parent run).")
+    k = evaluation.k
+    run_ids: dict[str, str] = {}
+    grid = pd.DataFrame(evaluation.validation)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "validation_grid.csv"
+        grid.to_csv(path, index=False)
+        mlflow.log_artifact(str(path))
+    mlflow.log_params(
+        {
+            "reco_cutoff": evaluation.cutoff,
+            "reco_validation_cutoffs": ",".join(evaluation.validation_cutoffs),
+            "reco_holdout_days": evaluation.holdout_days,
+            "reco_k": k,
+            "reco_matrix_shape": f"{evaluation.matrix_shape[0]}x{evaluation.matrix_shape[1]}",
+            **{f"reco_shipped_{p}": m for p, m in evaluation.shipped.items()},
+        }
+    )
+    names = ("precision", "recall", "ndcg", "map", "hit_rate", "coverage")
+
+    # validation settings: one run per (model, spec), metrics of both protocols
+    if not grid.empty:
+        keep = []
+        for (model, _protocol), rows in grid.groupby(["model", "protocol"], sort=False):
+            if model == "hybrid":
+                rows = rows.sort_values("val_ndcg", ascending=False, kind="stable").head(
+                    hybrid_runs_per_protocol
+                )
+            keep.append(rows)
+        grid = pd.concat(keep)
+        for (model, spec), rows in grid.groupby(["model", "spec"], sort=False):
+            name = f"val-{model}-{len(run_ids)}"
+            tags = {
+                "stage": "recommender_validation",
+                "model": model,
+                "chosen": str(bool(rows["chosen"].any())).lower(),
+                **{
+                    f"chosen_{p}": str(bool(c)).lower()
+                    for p, c in zip(rows["protocol"], rows["chosen"], strict=True)
+                },
+            }
+            metrics = {}
+            for row in rows.to_dict("records"):
+                p = row["protocol"]
+                metrics |= {
+                    f"val_{m}_at_{k}_{p}": row[f"val_{m}"]
+                    for m in names
+                    if pd.notna(row[f"val_{m}"])
+                }
+                metrics[f"val_n_customers_{p}"] = row["val_n_customers"]
+            run_ids[name] = _log_child(name, tags, _flat_params(json.loads(spec)), metrics)
+
+    # final models: one run per model, holdout metrics of both protocols
+    with tempfile.TemporaryDirectory() as tmp:
+        for model, by_protocol in evaluation.metrics.items():
+            name = f"final-{model}"
+            tags = {
+                "stage": "recommender_holdout",
+                "model": model,
+                **{f"shipped_{p}": str(m == model).lower() for p, m in evaluation.shipped.items()},
+            }
+            params = {}
+            for protocol, spec in evaluation.chosen_params.get(model, {}).items():
+                params |= _flat_params(spec, f"{protocol}.")
+            metrics = {}
+            for protocol, vals in by_protocol.items():
+                metrics |= {f"{m}_at_{k}_{protocol}": vals[m] for m in names if pd.notna(vals[m])}
+                metrics[f"n_customers_{protocol}"] = vals["n_customers"]
+            paths, saved = [], set()
+            fitted_models = evaluation.models.get(model, {})
+            for fitted in fitted_models.values():
+                if id(fitted) not in saved:
+                    saved.add(id(fitted))
+                    protocols = "_".join(p for p, f in fitted_models.items() if f is fitted)
+                    paths.append(fitted.save(Path(tmp) / f"{model}_{protocols}.npz"))
+            run_ids[name] = _log_child(name, tags, params, metrics, paths)
+    return run_ids

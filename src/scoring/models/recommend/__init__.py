@@ -1,0 +1,34 @@
+"""Implicit-feedback product recommenders (popularity, buy again, ALS, BPR, item-kNN, hybrid).
+
+Typical use::
+
+    from scoring.models.recommend import build_interaction_matrix, ItemKNNRecommender
+    matrix = build_interaction_matrix(shop.transactions, cutoff="2011-06-09")
+    model = ItemKNNRecommender(weighting="bm25", K=100).fit(matrix)
+    top10 = model.recommend(customer_ids, n=10, filter_already_bought=True)
+"""
+
+from .base import Recommender, load_recommender, topn_dense
+from .buy_again import BuyAgainRecommender
+from .collaborative import (
+    ALSRecommender,
+    BPRRecommender,
+    ItemKNNRecommender,
+    explain_recommendations,
+)
+from .matrix import InteractionMatrix, build_interaction_matrix
+from .popularity import PopularityRecommender
+
+__all__ = [
+    "ALSRecommender",
+    "BPRRecommender",
+    "BuyAgainRecommender",
+    "InteractionMatrix",
+    "ItemKNNRecommender",
+    "PopularityRecommender",
+    "Recommender",
+    "build_interaction_matrix",
+    "explain_recommendations",
+    "load_recommender",
+    "topn_dense",
+]

@@ -1,0 +1,126 @@
+"""Hybrid: a weighted blend of recommenders (buy again + collaborative + recent popularity)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+
+import numpy as np
+
+from scoring.data.errors import DataError
+
+from .base import Recommender
+from .buy_again import BuyAgainRecommender
+from .collaborative import ItemKNNRecommender
+from .matrix import InteractionMatrix
+from .popularity import PopularityRecommender
+
+
+def normalise_scores(scores: np.ndarray) -> np.ndarray:
+    """Per-customer scaling to [0, 1]: negative scores -> 0, then divide by the row maximum.
+
+    ``scores``: (n_customers, n_products). Rows without a positive score stay 0.
+    """
+    out = np.maximum(np.asarray(scores, dtype=np.float64), 0.0)
+    top = out.max(axis=1, keepdims=True)
+    top[top == 0] = 1.0
+    return out / top
+
+
+class HybridRecommender(Recommender):
+    """Score = sum_c weights[c] * normalise_scores(component c's scores).
+
+    Each component's scores are scaled per customer to [0, 1] (negative -> 0, divided by the
+    customer's best score) before blending, so weights are comparable across models. Slots
+    with a zero blended score are filled by popularity. The weights are chosen on a
+    validation window before the cutoff (see ``scoring.evaluation.recommend_eval``).
+
+    Parameters
+    ----------
+    components : dict name -> Recommender, optional
+        Unfitted templates (copied at fit). Default: buy again (180-day half-life) and BM25
+        item-kNN.
+    weights : dict name -> float, optional
+        Blend weights (>= 0, not all 0); default equal weights.
+    cold_start : PopularityRecommender, optional
+        Answer for customers unknown to the model and fill of empty slots.
+
+    Fitted attributes
+    -----------------
+    components_ : dict name -> fitted Recommender
+    """
+
+    sparse_scores = True
+
+    def __init__(
+        self,
+        components: Mapping[str, Recommender] | None = None,
+        weights: Mapping[str, float] | None = None,
+        cold_start: PopularityRecommender | None = None,
+    ):
+        self.components = components
+        self.weights = weights
+        self.cold_start = cold_start
+
+    def _templates(self) -> dict[str, Recommender]:
+        if self.components is None:
+            return {
+                "buy_again": BuyAgainRecommender(half_life_days=180.0),
+                "collaborative": ItemKNNRecommender(weighting="bm25", K=100),
+            }
+        return dict(self.components)
+
+    def _weights(self) -> dict[str, float]:
+        names = list(self._templates())
+        weights = (
+            {n: 1.0 / len(names) for n in names} if self.weights is None else dict(self.weights)
+        )
+        unknown = set(weights) - set(names)
+        if unknown or not names:
+            raise DataError(
+                f"HybridRecommender weights name component(s) {sorted(unknown)} that are not in "
+                f"components {names}."
+            )
+        values = np.array([weights.get(n, 0.0) for n in names], dtype=float)
+        if (values < 0).any() or values.sum() <= 0:
+            raise DataError(f"HybridRecommender weights must be >= 0 and not all 0, got {weights}.")
+        return {n: float(weights.get(n, 0.0)) for n in names}
+
+    def fit(
+        self,
+        matrix: InteractionMatrix,
+        component_matrices: Mapping[str, InteractionMatrix] | None = None,
+    ) -> HybridRecommender:
+        """Fit every component (on ``component_matrices[name]`` when given, e.g. a matrix with
+        a time decay for the collaborative part, else on ``matrix``); returns self.
+
+        All matrices must share the catalogue (same transactions and cutoff).
+        """
+        self._component_matrices = dict(component_matrices or {})
+        try:
+            return super().fit(matrix)
+        finally:
+            self._component_matrices = {}
+
+    def _fit(self, matrix: InteractionMatrix) -> None:
+        weights = self._weights()
+        fitted = {}
+        for name, template in self._templates().items():
+            if weights[name] == 0:
+                continue
+            m = self._component_matrices.get(name, matrix)
+            if not np.array_equal(np.asarray(m.product_ids, dtype=str), self.product_ids_):
+                raise DataError(
+                    f"HybridRecommender: the matrix of component {name!r} has a different "
+                    "catalogue; build all matrices from the same transactions and cutoff."
+                )
+            fitted[name] = copy.deepcopy(template).fit(m)
+        self.components_ = fitted
+
+    def _score_rows(self, rows: np.ndarray) -> np.ndarray:
+        ids = self.customer_ids_[rows]
+        weights = self._weights()
+        total = np.zeros((len(rows), len(self.product_ids_)))
+        for name, model in self.components_.items():
+            total += weights[name] * normalise_scores(model.score_products(ids))
+        return total

@@ -1,0 +1,371 @@
+"""Customer x product interaction matrix built from purchases (and optional events).
+
+The matrix is the single input of every recommender: rows are customers with an interaction
+strictly before the cutoff, columns are products sold before the cutoff (the catalogue).
+Purchases are counted per order (a product bought in 3 orders has weight 3, whatever the
+quantities) unless another weighting is chosen; product views and cart additions can add
+lower-weight interactions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from scoring.data.cleaning import NON_PRODUCT_CODE_PATTERN
+from scoring.data.errors import DataError, examples
+
+log = logging.getLogger(__name__)
+
+WEIGHTINGS: tuple[str, ...] = ("orders", "binary", "log1p_quantity", "bm25", "tfidf")
+"""Cell weightings: number of orders containing the product (default), 1 per bought product,
+log(1 + units bought), and BM25 / TF-IDF of the order counts (implicit's ``bm25_weight`` /
+``tfidf_weight`` applied per product, the convention of implicit's examples)."""
+
+DEFAULT_EVENT_WEIGHTS: dict[str, float] = {"product_view": 0.1, "cart_add": 0.3}
+"""Weight of one event relative to one order containing the product."""
+
+
+@dataclass
+class InteractionMatrix:
+    """Interactions strictly before ``cutoff``, with the id maps.
+
+    Attributes
+    ----------
+    user_items : scipy.sparse.csr_matrix, float32, shape (n_customers, n_products)
+        Weighted interactions (see ``weighting``), the input of the collaborative models.
+    order_counts : csr_matrix, float32, shape (n_customers, n_products)
+        Number of distinct orders containing the product (purchases only, no events,
+        no decay). Its sparsity pattern is "already bought".
+    days_since_last_purchase : csr_matrix, float32, same pattern as ``order_counts``
+        Days between the last purchase day of the product by the customer and the cutoff
+        (>= 1, since only days before the cutoff are used).
+    customer_ids : ndarray of str, shape (n_customers,)
+        Row labels, sorted.
+    product_ids : ndarray of str, shape (n_products,)
+        Column labels, sorted.
+    product_names : ndarray of str, shape (n_products,)
+        Last name seen for the product before the cutoff ("" when unknown).
+    product_days_since_last_sale : ndarray of float, shape (n_products,)
+        Days between the product's last sale (any customer) and the cutoff.
+    active_products : ndarray of bool, shape (n_products,)
+        Products sold within ``discontinued_after_days`` before the cutoff; only these are
+        ever recommended.
+    cutoff : pd.Timestamp
+        Day at which the matrix is observed (interactions strictly before it).
+    settings : dict
+        The builder arguments (weighting, half-life, event weights, ...).
+    """
+
+    user_items: sp.csr_matrix
+    order_counts: sp.csr_matrix
+    days_since_last_purchase: sp.csr_matrix
+    customer_ids: np.ndarray
+    product_ids: np.ndarray
+    product_names: np.ndarray
+    product_days_since_last_sale: np.ndarray
+    active_products: np.ndarray
+    cutoff: pd.Timestamp
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(n_customers, n_products)."""
+        return self.user_items.shape
+
+    @property
+    def n_customers(self) -> int:
+        return self.user_items.shape[0]
+
+    @property
+    def n_products(self) -> int:
+        return self.user_items.shape[1]
+
+    def customer_index(self, customer_ids) -> np.ndarray:
+        """Row of each customer id, -1 for customers not in the matrix. Shape (len(ids),)."""
+        return pd.Index(self.customer_ids).get_indexer(_as_str_array(customer_ids))
+
+    def product_index(self, product_ids) -> np.ndarray:
+        """Column of each product id, -1 for products not in the catalogue."""
+        return pd.Index(self.product_ids).get_indexer(_as_str_array(product_ids))
+
+    def subset_customers(self, rows: np.ndarray) -> InteractionMatrix:
+        """The same matrix restricted to the given rows (same products, same settings)."""
+        rows = np.asarray(rows)
+        return InteractionMatrix(
+            user_items=self.user_items[rows],
+            order_counts=self.order_counts[rows],
+            days_since_last_purchase=self.days_since_last_purchase[rows],
+            customer_ids=self.customer_ids[rows],
+            product_ids=self.product_ids,
+            product_names=self.product_names,
+            product_days_since_last_sale=self.product_days_since_last_sale,
+            active_products=self.active_products,
+            cutoff=self.cutoff,
+            settings=dict(self.settings),
+        )
+
+
+def _as_str_array(values) -> np.ndarray:
+    if np.isscalar(values):
+        values = [values]
+    return np.asarray(pd.Series(values, dtype="string").fillna("").to_numpy(dtype=str))
+
+
+def _day_index(timestamps: pd.Series, cutoff: pd.Timestamp) -> np.ndarray:
+    """Days between the purchase day and the cutoff day (>= 1 before the cutoff)."""
+    days = (cutoff.normalize() - timestamps.dt.normalize()) / pd.Timedelta(days=1)
+    return days.to_numpy(dtype=np.float64)
+
+
+def _check_transactions(transactions: pd.DataFrame) -> None:
+    missing = [c for c in ("customer_id", "timestamp", "product_id") if c not in transactions]
+    if missing:
+        raise DataError(
+            f"transactions: column(s) {missing} missing; recommenders need customer_id, "
+            "timestamp and product_id per order line. Load the shop with "
+            "scoring.data.load_dataset / load_files so the columns are canonical."
+        )
+    if not transactions["product_id"].notna().any():
+        raise DataError(
+            "transactions: column 'product_id' is empty in all "
+            f"{len(transactions)} rows (e.g. CDNOW has no products); product recommendations "
+            "need product-level purchases. Map the shop's product/SKU column to product_id."
+        )
+
+
+def build_interaction_matrix(
+    transactions: pd.DataFrame,
+    cutoff,
+    events: pd.DataFrame | None = None,
+    weighting: str = "orders",
+    half_life_days: float | None = None,
+    event_weights: Mapping[str, float] | None = None,
+    discontinued_after_days: float | None = 90,
+    bm25_k1: float = 1.2,
+    bm25_b: float = 0.75,
+) -> InteractionMatrix:
+    """Build the customer x product matrix from purchases strictly before ``cutoff``.
+
+    Parameters
+    ----------
+    transactions : DataFrame
+        Canonical purchase lines (customer_id, order_id, timestamp, product_id, quantity,
+        product_name optional). Lines with a non-product code (postage, fees, vouchers, ...)
+        are dropped here too, as a guard.
+    cutoff : str or Timestamp
+        Scoring day; only interactions with ``timestamp < cutoff`` (floored to days) are used.
+    events : DataFrame, optional
+        Canonical events (customer_id, timestamp, event_type, product_id). Events whose type is
+        in ``event_weights`` and whose product is in the catalogue add ``event_weights[type]``
+        per event to the cell (before the BM25/TF-IDF transform, after the time decay).
+    weighting : {"orders", "binary", "log1p_quantity", "bm25", "tfidf"}
+        Cell weight of purchases; see :data:`WEIGHTINGS`.
+    half_life_days : float, optional
+        Exponential time decay: each order (event) counts ``0.5 ** (age_days / half_life)``
+        where ``age_days`` is the number of days between its day and the cutoff.
+    event_weights : mapping, optional
+        Weight per event type; default :data:`DEFAULT_EVENT_WEIGHTS`.
+    discontinued_after_days : float or None
+        Products not sold in the last ``discontinued_after_days`` days before the cutoff are
+        marked inactive and never recommended. None keeps every product active.
+    bm25_k1, bm25_b : float
+        BM25 parameters when ``weighting="bm25"``.
+
+    Returns
+    -------
+    InteractionMatrix
+    """
+    if weighting not in WEIGHTINGS:
+        raise DataError(f"weighting={weighting!r} is not one of {WEIGHTINGS}.")
+    if half_life_days is not None and not half_life_days > 0:
+        raise DataError(f"half_life_days={half_life_days!r} must be > 0 (days) or None.")
+    _check_transactions(transactions)
+    cutoff = pd.Timestamp(cutoff).normalize()
+    event_weights = dict(DEFAULT_EVENT_WEIGHTS if event_weights is None else event_weights)
+
+    tx = transactions.loc[
+        (transactions["timestamp"] < cutoff)
+        & transactions["product_id"].notna()
+        & transactions["customer_id"].notna()
+    ]
+    codes = tx["product_id"].astype("string")
+    non_product = codes.str.upper().str.fullmatch(NON_PRODUCT_CODE_PATTERN).fillna(False)
+    if non_product.any():
+        log.info(
+            "dropped %d lines with non-product codes (e.g. %s)",
+            int(non_product.sum()),
+            examples(codes[non_product]),
+        )
+        tx = tx.loc[~non_product.to_numpy()]
+    if tx.empty:
+        raise DataError(
+            f"transactions: no purchase line with a product before the cutoff {cutoff.date()}; "
+            "choose a later cutoff or check the timestamp/product_id columns."
+        )
+
+    tx = tx.sort_values("timestamp", kind="stable")
+    customer_codes, customer_ids = pd.factorize(tx["customer_id"].astype("string"), sort=True)
+    product_codes, product_ids = pd.factorize(tx["product_id"].astype("string"), sort=True)
+    customer_ids = np.asarray(customer_ids, dtype=str)
+    product_ids = np.asarray(product_ids, dtype=str)
+    age = _day_index(tx["timestamp"], cutoff)
+    if "order_id" in tx and tx["order_id"].notna().all():
+        order_key = pd.factorize(tx["order_id"].astype("string"))[0]
+    else:  # no order ids: one order per customer and timestamp
+        order_key = (
+            pd.factorize(tx["timestamp"])[0].astype(np.int64) * (customer_codes.max() + 1)
+            + customer_codes
+        )
+    quantity = tx["quantity"].to_numpy(dtype=np.float64) if "quantity" in tx else np.ones(len(tx))
+
+    # one row per (customer, product, order): the unit of "orders containing the product"
+    lines = pd.DataFrame(
+        {"c": customer_codes, "p": product_codes, "o": order_key, "age": age, "q": quantity}
+    )
+    per_order = lines.groupby(["c", "p", "o"], sort=False).agg(age=("age", "min"), q=("q", "sum"))
+    per_order = per_order.reset_index()
+    decay = (
+        np.ones(len(per_order))
+        if half_life_days is None
+        else np.power(0.5, per_order["age"].to_numpy() / half_life_days)
+    )
+    per_order["one"] = 1.0
+    per_order["decayed"] = decay
+    per_order["decayed_q"] = decay * per_order["q"].to_numpy()
+    cells = per_order.groupby(["c", "p"], sort=True).agg(
+        orders=("one", "sum"),
+        decayed=("decayed", "sum"),
+        decayed_q=("decayed_q", "sum"),
+        age=("age", "min"),
+    )
+    rows = cells.index.get_level_values("c").to_numpy()
+    cols = cells.index.get_level_values("p").to_numpy()
+    shape = (len(customer_ids), len(product_ids))
+
+    if weighting in ("orders", "bm25", "tfidf"):
+        values = cells["decayed"].to_numpy()
+    elif weighting == "binary":  # with a half-life: the decay of the last purchase
+        values = (
+            np.ones(len(cells))
+            if half_life_days is None
+            else np.power(0.5, cells["age"].to_numpy() / half_life_days)
+        )
+    else:  # log1p_quantity
+        values = np.log1p(np.maximum(cells["decayed_q"].to_numpy(), 0.0))
+
+    order_counts = _csr(rows, cols, cells["orders"].to_numpy(), shape)
+    days_since = _csr(rows, cols, cells["age"].to_numpy(), shape)
+    weights = _csr(rows, cols, values, shape)
+
+    if events is not None and len(events):
+        weights, customer_ids, extra = _add_events(
+            weights, customer_ids, product_ids, events, cutoff, event_weights, half_life_days
+        )
+        if extra:
+            empty = sp.csr_matrix((extra, shape[1]), dtype=np.float32)
+            order_counts = sp.vstack([order_counts, empty], format="csr")
+            days_since = sp.vstack([days_since, empty], format="csr")
+            order = np.argsort(customer_ids, kind="stable")
+            customer_ids = customer_ids[order]
+            weights, order_counts, days_since = (
+                m[order] for m in (weights, order_counts, days_since)
+            )
+
+    if weighting == "bm25":
+        from implicit.nearest_neighbours import bm25_weight
+
+        weights = bm25_weight(weights.T, K1=bm25_k1, B=bm25_b).T
+    elif weighting == "tfidf":
+        from implicit.nearest_neighbours import tfidf_weight
+
+        weights = tfidf_weight(weights.T).T
+    weights = sp.csr_matrix(weights, dtype=np.float32)
+    weights.eliminate_zeros()
+    weights.sort_indices()
+
+    product_age = np.full(len(product_ids), np.inf)
+    np.minimum.at(product_age, product_codes, age)
+    active = (
+        np.ones(len(product_ids), dtype=bool)
+        if discontinued_after_days is None
+        else product_age <= discontinued_after_days
+    )
+    names = np.full(len(product_ids), "", dtype=object)
+    if "product_name" in tx:
+        last_name = (
+            pd.Series(tx["product_name"].astype("string").to_numpy(), index=product_codes)
+            .dropna()
+            .groupby(level=0)
+            .last()
+        )
+        names[last_name.index.to_numpy()] = last_name.to_numpy(dtype=object)
+    return InteractionMatrix(
+        user_items=weights,
+        order_counts=order_counts,
+        days_since_last_purchase=days_since,
+        customer_ids=customer_ids,
+        product_ids=product_ids,
+        product_names=names.astype(str),
+        product_days_since_last_sale=product_age,
+        active_products=active,
+        cutoff=cutoff,
+        settings={
+            "weighting": weighting,
+            "half_life_days": half_life_days,
+            "event_weights": event_weights if events is not None else None,
+            "discontinued_after_days": discontinued_after_days,
+            "bm25_k1": bm25_k1,
+            "bm25_b": bm25_b,
+        },
+    )
+
+
+def _csr(rows, cols, values, shape) -> sp.csr_matrix:
+    m = sp.csr_matrix((np.asarray(values, dtype=np.float32), (rows, cols)), shape=shape)
+    m.sort_indices()
+    return m
+
+
+def _add_events(weights, customer_ids, product_ids, events, cutoff, event_weights, half_life):
+    """Add weighted events to ``weights``; customers seen only in events get new rows."""
+    missing = [
+        c for c in ("customer_id", "timestamp", "event_type", "product_id") if c not in events
+    ]
+    if missing:
+        raise DataError(
+            f"events: column(s) {missing} missing; product events need customer_id, timestamp, "
+            "event_type and product_id."
+        )
+    ev = events.loc[
+        (events["timestamp"] < cutoff)
+        & events["event_type"].isin(list(event_weights))
+        & events["product_id"].notna()
+        & events["customer_id"].notna()
+    ]
+    p = pd.Index(product_ids).get_indexer(ev["product_id"].astype("string").to_numpy(dtype=str))
+    ev, p = (
+        ev.loc[p >= 0],
+        p[p >= 0],
+    )  # products never sold before the cutoff are not in the catalogue
+    if ev.empty:
+        return weights, customer_ids, 0
+    cust = ev["customer_id"].astype("string").to_numpy(dtype=str)
+    c = pd.Index(customer_ids).get_indexer(cust)
+    new_ids = np.unique(cust[c < 0])
+    customer_ids = np.concatenate([customer_ids, new_ids.astype(str)])
+    if len(new_ids):
+        c[c < 0] = len(customer_ids) - len(new_ids) + np.searchsorted(new_ids, cust[c < 0])
+    w = ev["event_type"].map(event_weights).to_numpy(dtype=np.float64)
+    if half_life is not None:
+        w = w * np.power(0.5, _day_index(ev["timestamp"], cutoff) / half_life)
+    shape = (len(customer_ids), len(product_ids))
+    base = weights
+    if len(new_ids):
+        base = sp.vstack([weights, sp.csr_matrix((len(new_ids), shape[1]))], format="csr")
+    return base + _csr(c, p, w, shape), customer_ids, len(new_ids)

@@ -1,0 +1,82 @@
+"""Recommender specs: a JSON-able description of a model and the matrix it is fitted on.
+
+A spec is what :func:`scoring.evaluation.recommend_eval.evaluate_recommenders` chooses on the
+validation window (``RecommenderEvaluation.specs``); :func:`fit_recommender` refits it on any
+shop and cutoff, e.g. at scoring time::
+
+    {"model": "als", "params": {"factors": 64, "alpha": 1.0},
+     "matrix": {"weighting": "orders", "half_life_days": 90}}
+    {"model": "hybrid", "weights": {"buy_again": 0.6, "collaborative": 0.3, "popularity": 0.1},
+     "components": {"buy_again": {...spec...}, "collaborative": {...}, "popularity": {...}}}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import pandas as pd
+
+from scoring.data.errors import DataError
+
+from .base import Recommender
+from .buy_again import BuyAgainRecommender
+from .collaborative import ALSRecommender, BPRRecommender, ItemKNNRecommender
+from .hybrid import HybridRecommender
+from .matrix import InteractionMatrix, build_interaction_matrix
+from .popularity import PopularityRecommender
+
+MODEL_CLASSES: dict[str, type[Recommender]] = {
+    "popularity": PopularityRecommender,
+    "buy_again": BuyAgainRecommender,
+    "als": ALSRecommender,
+    "bpr": BPRRecommender,
+    "item_knn": ItemKNNRecommender,
+    "hybrid": HybridRecommender,
+}
+
+
+def matrix_key(settings: Mapping | None) -> str:
+    """Canonical string of matrix settings (for caching matrices)."""
+    return json.dumps(dict(settings or {}), sort_keys=True, default=str)
+
+
+def model_from_spec(spec: Mapping) -> Recommender:
+    """Unfitted model of a spec (hybrid: with unfitted components)."""
+    kind = spec.get("model")
+    if kind not in MODEL_CLASSES:
+        raise DataError(f"spec model {kind!r} is not one of {sorted(MODEL_CLASSES)}.")
+    if kind == "hybrid":
+        components = {n: model_from_spec(s) for n, s in spec["components"].items()}
+        return HybridRecommender(components=components, weights=dict(spec["weights"]))
+    return MODEL_CLASSES[kind](**dict(spec.get("params", {})))
+
+
+def fit_recommender(
+    spec: Mapping,
+    transactions: pd.DataFrame,
+    cutoff,
+    events: pd.DataFrame | None = None,
+    matrix_defaults: Mapping | None = None,
+    _cache: dict | None = None,
+) -> Recommender:
+    """Build the matrices a spec needs (purchases before ``cutoff``) and fit the model.
+
+    ``matrix_defaults`` (e.g. ``{"discontinued_after_days": 90}``) apply under each spec's
+    own ``matrix`` settings.
+    """
+    cache = {} if _cache is None else _cache
+
+    def matrix_for(settings: Mapping | None) -> InteractionMatrix:
+        merged = {**dict(matrix_defaults or {}), **dict(settings or {})}
+        key = matrix_key(merged)
+        if key not in cache:
+            cache[key] = build_interaction_matrix(transactions, cutoff, events=events, **merged)
+        return cache[key]
+
+    model = model_from_spec(spec)
+    if spec["model"] == "hybrid":
+        mats = {n: matrix_for(s.get("matrix")) for n, s in spec["components"].items()}
+        base = matrix_for(spec.get("matrix"))
+        return model.fit(base, component_matrices=mats)
+    return model.fit(matrix_for(spec.get("matrix")))
