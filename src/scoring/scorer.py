@@ -106,7 +106,8 @@ class CustomerScorer:
                             f"{sorted(TRANSACTION_MODELS)}")
         rfm = rfm_summary(tx, as_of)
         self.transaction_model_ = TRANSACTION_MODELS[cfg.transaction_model]().fit(rfm)
-        self.spend_model_ = GammaGammaModel().fit(rfm)
+        # Free repeat orders (e.g. CDNOW's $0 purchases) cannot enter the Gamma-Gamma fit.
+        self.spend_model_ = GammaGammaModel(drop_nonpositive=True).fit(rfm)
         self.recommender_ = None
         self.product_names_ = pd.Series(dtype="string")
         if shop.has_products:
