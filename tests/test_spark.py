@@ -120,6 +120,7 @@ def test_cli_spark_engine_writes_the_pandas_engine_files(spark, shop, tmp_path, 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     tracking.configure()
     fitted = CustomerScorer().fit(shop)
+    tracking.experiment("synthetic")  # not the experiment id a previous test left active
     with mlflow.start_run():
         model_uri = log_scorer(fitted, {}, "synthetic")["model_uri"]
     outputs = {}
