@@ -9,7 +9,6 @@ why 1 - P(alive) is the wrong churn score, and CLV.
 """),
     ("code", """
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
@@ -24,7 +23,10 @@ cdnow = calibration_and_holdout(load_dataset("cdnow-sample").transactions, "1997
 bgnbd = BetaGeoModel().fit(cdnow)
 pareto = ParetoNBDModel().fit(cdnow)
 spend = GammaGammaModel().fit(cdnow)
-per_week = lambda params, keys: {k: v * 7 if k in keys else v for k, v in params.items()}
+def per_week(params, keys):
+    return {k: v * 7 if k in keys else v for k, v in params.items()}
+
+
 pd.DataFrame({
     "ours (per week)": {**{f"bgnbd_{k}": v for k, v in per_week(bgnbd.params_, {"alpha"}).items()},
                         **{f"pareto_{k}": v for k, v in per_week(pareto.params_, {"alpha", "beta"}).items()},
@@ -55,7 +57,8 @@ matrix = grid.pivot(index="frequency", columns="recency", values="p_alive")
 plt.imshow(matrix, aspect="auto", origin="lower", cmap="viridis",
            extent=[0, matrix.columns.max(), 0, matrix.index.max()])
 plt.colorbar(label="P(alive)")
-plt.xlabel("recency (days)"); plt.ylabel("frequency (repeat purchase days)")
+plt.xlabel("recency (days)")
+plt.ylabel("frequency (repeat purchase days)")
 plt.title(f"BG/NBD P(alive) for a customer with T = {T:.0f} days")
 plt.show()
 """),

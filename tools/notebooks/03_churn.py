@@ -11,7 +11,6 @@ the CDNOW sample; otherwise on Online Retail II (cutoff 2011-06-09, 182 days).
     ("code", """
 import os
 
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from scoring.data import load_dataset

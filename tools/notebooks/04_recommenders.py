@@ -13,7 +13,6 @@ import os
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 
 from scoring.data import load_dataset
 from scoring.evaluation.recommend_eval import default_config, evaluate_recommenders
