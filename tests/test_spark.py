@@ -88,22 +88,25 @@ def test_shop_without_products_events_or_countries(spark):
 
 
 def test_parquet_input_equals_pandas_engine(spark, scorer, shop, pandas_result, tmp_path):
+    """Transactions as a folder of three files whose size order is not their name order
+    (Spark reads the largest first): rows keep pandas' order, so sums are bit-identical."""
     from scoring.spark_engine import score_parquet_with_spark
 
-    paths = {}
-    for table in ("transactions", "events", "customers"):
+    folder = tmp_path / "transactions"
+    folder.mkdir()
+    tx = shop.transactions
+    cuts = [0, len(tx) // 6, len(tx) // 3, len(tx)]  # sizes 1/6, 1/6, 2/3
+    for number, (start, stop) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
+        tx.iloc[start:stop].to_parquet(folder / f"part-{number}.parquet", index=False)
+    paths = {"transactions": folder}
+    for table in ("events", "customers"):
         paths[table] = tmp_path / f"{table}.parquet"
         getattr(shop, table).to_parquet(paths[table], index=False)
     got, summary = score_parquet_with_spark(
-        scorer,
-        paths["transactions"],
-        AS_OF,
-        events_path=paths["events"],
-        customers_path=paths["customers"],
-        master=MASTER,
-        n_buckets=3,
-    )
-    assert_same_scores(got, pandas_result[0])
+        scorer, paths["transactions"], AS_OF, events_path=paths["events"],
+        customers_path=paths["customers"], master=MASTER, n_buckets=3,
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(got, pandas_result[0], check_exact=True)
     assert summary == pandas_result[1]
 
 

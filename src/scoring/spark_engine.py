@@ -220,7 +220,8 @@ def score_parquet_with_spark(
     The driver reads only the customer profiles (for ``finalize``) and samples of
     ``CHECK_SAMPLE_ROWS`` order lines up to the as-of day and events (for
     ``scorer.check_input`` and to learn the output dtypes). Within a customer the order
-    lines keep the files' order.
+    lines keep the order in which pandas reads the files (files sorted by path, rows in file
+    order).
 
     Returns (scores, summary), equal to ``scorer.score`` on the same tables loaded in pandas.
     """
@@ -231,12 +232,10 @@ def score_parquet_with_spark(
         raw = spark.read.parquet(str(transactions_path))
         columns = [c for c in TRANSACTION_INPUT_COLUMNS if c in raw.columns]
         _require_columns(raw.columns, str(transactions_path), "transactions")
-        tx = _canonical_spark(raw.select(*columns)).withColumn(
-            _ROW, F.monotonically_increasing_id()
-        )
+        tx = _canonical_spark(_in_file_order(spark, raw, columns))
         tx_dtypes = {c: _canonical_dtype(c) for c in columns} | {_ROW: np.dtype("int64")}
         end = F.lit(str(as_of + pd.Timedelta(days=1))).cast("timestamp_ntz")
-        with _timed("samples, check_input and dtype probe"):
+        with _timed("sample and check_input"):
             sample = _to_pandas(
                 tx.filter(F.col("timestamp") < end).limit(CHECK_SAMPLE_ROWS), tx_dtypes
             )
@@ -249,7 +248,7 @@ def score_parquet_with_spark(
             ev_columns = [c for c in EVENT_INPUT_COLUMNS if c in ev_raw.columns]
             ev = _canonical_spark(ev_raw.select(*ev_columns))
             ev_dtypes = {c: _canonical_dtype(c) for c in ev_columns}
-        with _timed("samples, check_input and dtype probe"):
+        with _timed("dtype probe and row count"):
             probe = _probe_sample(scorer, sample, ev, as_of, ev_dtypes)
             n_rows = raw.count()
         per_customer = _score_buckets(
@@ -322,6 +321,29 @@ def _score_buckets(
     finally:
         release()
     return per_customer.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+def _in_file_order(spark, frame, columns: list[str]):
+    """``columns`` of a Parquet read plus ``_ROW``: (file number, row in the file) as int64
+    (file number * 2**40 + row index), the order in which pandas / pyarrow read a folder
+    (files sorted by path, rows in file order). Spark's own order is not that (it reads the
+    largest file splits first). The few file paths are collected, sorted and numbered on the
+    driver and joined back as a broadcast."""
+    from pyspark.sql import functions as F
+
+    located = frame.select(
+        *columns,
+        F.col("_metadata.file_path").alias("_file"),
+        F.col("_metadata.row_index").alias("_row_in_file"),
+    )
+    files = sorted(row[0] for row in located.select("_file").distinct().collect())
+    numbers = spark.createDataFrame(
+        pd.DataFrame({"_file": pd.array(files, dtype="string"),
+                      "_file_number": np.arange(len(files), dtype=np.int64)}),
+        schema="_file string, _file_number long",
+    )  # fmt: skip
+    row = F.col("_file_number") * F.lit(1 << 40) + F.col("_row_in_file")
+    return located.join(F.broadcast(numbers), "_file").select(*columns, row.alias(_ROW))
 
 
 def _ship(spark, scorer: CustomerScorer) -> tuple[Callable[[], CustomerScorer], Callable]:
