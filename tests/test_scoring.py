@@ -157,3 +157,10 @@ def test_failed_write_leaves_previous_output_intact(tmp_path):
         write_parquet(unwritable, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["scores.parquet"]
+
+
+def test_as_of_given_as_text_or_timestamp_gives_the_same_table(fitted, synthetic_shop):
+    scorer, scores, _ = fitted
+    from_text, _ = scorer.score(synthetic_shop, AS_OF)
+    pd.testing.assert_frame_equal(from_text, scores)
+    assert from_text["expected_next_order_date"].dtype == "datetime64[ns]"

@@ -159,7 +159,7 @@ class CustomerScorer:
         Returns PER_CUSTOMER_COLUMNS, one row per customer, sorted by customer_id.
         """
         cfg = self.config
-        as_of = pd.Timestamp(as_of).normalize()
+        as_of = pd.Timestamp(as_of).normalize().as_unit("ns")
         tx = transactions.loc[transactions["timestamp"] < as_of + pd.Timedelta(days=1)]
         activity = customer_activity(tx, as_of)
         rfm = rfm_summary(tx, as_of).reindex(activity.index)
@@ -209,7 +209,7 @@ class CustomerScorer:
                  customers: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
         """Population-level steps: RFM segments, lifecycle, leads, profiles, offers."""
         cfg = self.config
-        as_of = pd.Timestamp(as_of).normalize()
+        as_of = pd.Timestamp(as_of).normalize().as_unit("ns")
         table = per_customer.set_index("customer_id").sort_index()
         table = table.join(rfm_scores(table, cfg.segments))
         if customers is not None and len(customers):
@@ -257,7 +257,7 @@ class CustomerScorer:
 
     def score(self, shop: ShopData, as_of=None) -> tuple[pd.DataFrame, dict]:
         """The scoring table and the campaign summary for a shop as of a date."""
-        as_of = pd.Timestamp(as_of if as_of is not None else shop.as_of).normalize()
+        as_of = pd.Timestamp(as_of if as_of is not None else shop.as_of).normalize().as_unit("ns")
         self.check_input(shop.transactions)
         per_customer = self.score_customers(shop.transactions, as_of, shop.events, shop.customers)
         return self.finalize(per_customer, as_of, shop.customers)
