@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .data.errors import DataError
 from .data.schema import ShopData
@@ -197,13 +198,15 @@ class CustomerScorer:
         recs = self.recommender_.recommend(np.asarray(customer_ids, dtype=str),
                                            n=self.config.n_recommendations,
                                            filter_already_bought=self.config.filter_already_bought)
-        recs["product_name"] = recs["product_id"].map(self.product_names_).fillna("")
-        grouped = recs.groupby("customer_id", sort=False)
-        ids = grouped["product_id"].agg(list).reindex(pd.Index(customer_ids, dtype="string"))
-        names = grouped["product_name"].agg(list).reindex(ids.index)
-        empty = [[] for _ in range(n_customers)]
-        return (ids.where(ids.notna(), pd.Series(empty, index=ids.index)).tolist(),
-                names.where(names.notna(), pd.Series(empty, index=ids.index)).tolist())
+        # recommend() returns each customer's rows together, in input order, best first:
+        # cut the id and name columns into per-customer lists with offsets (one pass).
+        per_customer = recs["customer_id"].value_counts(sort=False).reindex(
+            pd.Index(customer_ids, dtype="string"), fill_value=0).to_numpy()
+        offsets = pa.array(np.concatenate(([0], np.cumsum(per_customer))), type=pa.int64())
+        names = recs["product_id"].map(self.product_names_).fillna("")
+        return (pa.ListArray.from_arrays(offsets, pa.array(recs["product_id"].astype(str))
+                                         ).to_pylist(),
+                pa.ListArray.from_arrays(offsets, pa.array(names.astype(str))).to_pylist())
 
     def finalize(self, per_customer: pd.DataFrame, as_of,
                  customers: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
