@@ -14,6 +14,19 @@ from scoring.features.rfm import calibration_and_holdout, rfm_summary
 START = pd.Timestamp("2020-01-01")
 
 
+# Id forms that take each path of rfm's customer keys: short ids read from the Arrow buffers,
+# ids spread too wide to share an int64 with the day (dense codes), long / non-ASCII ids and
+# non-Arrow storage (hash factorization).
+ID_FORMS = {
+    "short": ("c{}", "string"),
+    "numeric": ("{}", "str"),
+    "wide": ("~~~~~~{}", "string"),  # with "!"-prefixed ids below: > 62 bits apart
+    "long": ("customer-{:012d}", "string"),
+    "unicode": ("kü{}", "string"),
+    "object": ("c{}", object),
+}
+
+
 @st.composite
 def transaction_logs(draw, max_rows: int = 60):
     """Random logs at day resolution: several lines per day allowed, ids as strings."""
@@ -21,8 +34,10 @@ def transaction_logs(draw, max_rows: int = 60):
     customers = draw(st.lists(st.integers(0, 12), min_size=n, max_size=n))
     days = draw(st.lists(st.integers(0, 120), min_size=n, max_size=n))
     amounts = draw(st.lists(st.floats(0.01, 500, allow_nan=False), min_size=n, max_size=n))
+    form, dtype = ID_FORMS[draw(st.sampled_from(sorted(ID_FORMS)))]
+    ids = [form.format(c) if c % 3 or form[0] != "~" else f"!{c}" for c in customers]
     return pd.DataFrame({
-        "customer_id": pd.Series([f"c{c}" for c in customers], dtype="string"),
+        "customer_id": pd.Series(ids, dtype=dtype),
         "timestamp": START + pd.to_timedelta(days, unit="D"),
         "amount": amounts,
     })
