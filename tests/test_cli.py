@@ -78,3 +78,21 @@ def test_transactions_with_column_mapping(tmp_path):
     assert main(["data", "check", "--transactions", str(tmp_path / "orders.csv"), "--columns",
                  "customer_id=buyer,timestamp=when,amount=paid", "--out", str(out)]) == 0
     assert json.loads((out / "quality_report.json").read_text())["rows_used"] == 3
+
+
+def test_recommender_grid_presets():
+    """`scoring run` validates recommenders on the quick grid, `scoring evaluate` on the full
+    one; both are overrides of the same default configuration."""
+    from scoring.cli import build_parser
+    from scoring.evaluation.recommend_eval import GRID_PRESETS, default_config
+
+    parser = build_parser()
+    assert parser.parse_args(["run"]).recommender_grid == "quick"
+    assert parser.parse_args(["evaluate"]).recommender_grid == "full"
+
+    def settings(preset: str) -> int:
+        grids = {**default_config()["grids"], **GRID_PRESETS[preset]().get("grids", {})}
+        return sum(len(grid) for grid in grids.values())
+
+    assert (settings("full"), settings("quick")) == (40, 21)
+    assert GRID_PRESETS["quick"]()["validation_folds"] == 1

@@ -164,3 +164,37 @@ def test_as_of_given_as_text_or_timestamp_gives_the_same_table(fitted, synthetic
     from_text, _ = scorer.score(synthetic_shop, AS_OF)
     pd.testing.assert_frame_equal(from_text, scores)
     assert from_text["expected_next_order_date"].dtype == "datetime64[ns]"
+
+
+def test_scoring_in_chunks_of_customers_gives_the_same_table(fitted, synthetic_shop):
+    """The pandas engine scores customers in chunks (memory); any chunking gives the table
+    one pass gives, because score_customers needs no population statistics."""
+    import copy
+    from dataclasses import replace
+
+    scorer, scores, _ = fitted
+    chunked = copy.copy(scorer)
+    chunked.config = replace(scorer.config, customers_per_chunk=300)
+    in_chunks, _ = chunked.score(synthetic_shop)
+    pd.testing.assert_frame_equal(in_chunks, scores)
+
+
+def test_churn_comes_from_the_shipped_model(fitted, synthetic_shop):
+    """churn_model="lgbm_hybrid" (default) scores churn with LightGBM, "btyd" with the
+    transaction model's closed form; p_alive always comes from the transaction model."""
+    from dataclasses import replace
+
+    from scoring.scorer import ScoringConfig
+
+    scorer, scores, _ = fitted
+    assert scorer.churn_model_ is not None and scorer.churn_model_.uses_events_
+    btyd_scorer = CustomerScorer(replace(ScoringConfig(), churn_model="btyd")).fit(synthetic_shop)
+    assert btyd_scorer.churn_model_ is None
+    btyd_scores, _ = btyd_scorer.score(synthetic_shop)
+    buyers = scores["n_orders"] > 0
+    pd.testing.assert_series_equal(btyd_scores["p_alive"], scores["p_alive"])
+    assert not btyd_scores.loc[buyers, "churn_probability"].equals(
+        scores.loc[buyers, "churn_probability"])
+    without_events = replace(synthetic_shop, events=None)
+    with pytest.raises(DataError, match="events"):
+        scorer.score(without_events)

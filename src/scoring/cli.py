@@ -100,7 +100,8 @@ def cmd_run(args) -> int:
         offers = replace(offers, arms=split_arms(args.control_share, ("treatment",)))
     config = replace(config, budget=args.budget, offers=offers)
     result = pipeline.run_main(shop, args.out, as_of=args.as_of, config=config,
-                               evaluate=not args.skip_evaluation, progress=tqdm)
+                               evaluate=not args.skip_evaluation,
+                               recommender_grid=args.recommender_grid, progress=tqdm)
     print(pipeline.format_accounting(result.report))
     print(json.dumps(result.summary, indent=2, default=str))
     for name, path in result.outputs.items():
@@ -112,7 +113,8 @@ def cmd_evaluate(args) -> int:
     shop = load_shop(args)
     result = pipeline.run_evaluate(shop, args.out, cutoff=args.cutoff,
                                    holdout_days=args.holdout_days, seed=args.seed,
-                                   recommenders=not args.skip_recommenders, progress=tqdm)
+                                   recommenders=not args.skip_recommenders,
+                                   recommender_grid=args.recommender_grid, progress=tqdm)
     print(json.dumps(result.metrics["headline"], indent=2))
     for name, path in result.outputs.items():
         print(f"{name}: {path}")
@@ -154,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="share of customers held out as control group (default 0.1)")
     run.add_argument("--skip-evaluation", action="store_true",
                      help="refit and score without the out-of-time evaluation")
+    run.add_argument("--recommender-grid", choices=("quick", "full"), default="quick",
+                     help="recommender validation grid of the evaluation: quick (default, 21 "
+                          "settings, one validation window) or full (40 settings, two windows; "
+                          "what scoring evaluate runs)")
     run.set_defaults(func=cmd_run)
 
     evaluate = commands.add_parser(
@@ -168,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="holdout length in days (default per dataset, e.g. 182)")
     evaluate.add_argument("--skip-recommenders", action="store_true",
                           help="evaluate churn and revenue models only")
+    evaluate.add_argument("--recommender-grid", choices=("quick", "full"), default="full",
+                          help="recommender validation grid: full (default) or quick")
     evaluate.add_argument("--out", metavar="DIR", help="output folder")
     evaluate.set_defaults(func=cmd_evaluate)
 

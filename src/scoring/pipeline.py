@@ -21,6 +21,7 @@ import pandas as pd
 
 from .data import ShopData, data_hash
 from .data.cleaning import QUARANTINE_RULES
+from .data.errors import DataError
 from .data.loaders import DATA_DIR
 from .scorer import CustomerScorer, ScoringConfig
 from .segments import SegmentConfig, build_segments, segment_sizes
@@ -211,14 +212,17 @@ def run_segments(shop: ShopData, out: str | Path | None, as_of=None,
 
 def scoring_config_from_evaluation(evaluation: EvaluationResult | None,
                                    base: ScoringConfig | None = None) -> ScoringConfig:
-    """The scorer ships what the evaluation chose on data before its cutoff: the transaction
-    model behind the shipped churn/revenue models and the shipped repurchase recommender."""
+    """The scorer ships what the evaluation chose on data before its cutoff: the churn model
+    (the LightGBM hybrid when it won the validation origin, else the BTYD model), the
+    transaction model behind the shipped revenue model and the shipped repurchase
+    recommender."""
     base = base or ScoringConfig()
     if evaluation is None:
         return base
     shipped = evaluation.metrics.get("shipped", {})
     transaction_model = "paretonbd" if "paretonbd" in str(shipped.get("revenue", "")) else "bgnbd"
-    changes = {"transaction_model": transaction_model}
+    churn_model = "lgbm_hybrid" if str(shipped.get("churn", "")).startswith("lgbm_hybrid") else "btyd"
+    changes = {"transaction_model": transaction_model, "churn_model": churn_model}
     if evaluation.recommenders is not None:
         changes["recommender_spec"] = evaluation.recommenders.shipped_spec("repurchase")
     return replace(base, **changes)
@@ -226,7 +230,8 @@ def scoring_config_from_evaluation(evaluation: EvaluationResult | None,
 
 def run_main(shop: ShopData, out: str | Path | None = None, as_of=None,
              config: ScoringConfig | None = None, evaluate: bool = True,
-             register: bool = True, progress=None) -> RunResult:
+             register: bool = True, recommender_grid: str = "quick",
+             progress=None) -> RunResult:
     """The main job (``make run``): data check, segments, out-of-time evaluation (tracked),
     refit on everything up to the as-of date, registration, scoring of every customer, offers,
     outputs under ``out`` (default ``data/processed/<dataset>/``)."""
@@ -252,7 +257,8 @@ def run_main(shop: ShopData, out: str | Path | None = None, as_of=None,
     segments = segments_stage(shop, as_of, base.segments)
     outputs["segments"] = write_parquet(segments, out / "segments.parquet")
     step("segments")
-    evaluation = run_evaluate(shop, out / "evaluation") if evaluate else None
+    evaluation = (run_evaluate(shop, out / "evaluation", recommender_grid=recommender_grid)
+                  if evaluate else None)
     if evaluation is not None:
         outputs.update({f"evaluation_{k}": v for k, v in evaluation.outputs.items()})
     step("evaluation")
@@ -360,10 +366,12 @@ def shipped_metrics(metrics: dict) -> dict[str, float]:
 
 def run_evaluate(shop: ShopData, out: str | Path | None = None, cutoff=None,
                  holdout_days: int | None = None, seed: int = 0,
-                 recommenders: bool = True, progress=None) -> EvaluationResult:
+                 recommenders: bool = True, recommender_grid: str = "full",
+                 progress=None) -> EvaluationResult:
     """Out-of-time evaluation of every model (fit before the cutoff, measure after), tracked
     in MLflow: a parent run per call, a child run per model. Writes predictions.parquet,
-    recommendations.parquet, metrics.json and plots/ under ``out``."""
+    recommendations.parquet, metrics.json and plots/ under ``out``. ``recommender_grid``:
+    a name in ``recommend_eval.GRID_PRESETS`` ("full" or "quick")."""
     import mlflow
 
     from . import tracking
@@ -396,12 +404,22 @@ def run_evaluate(shop: ShopData, out: str | Path | None = None, cutoff=None,
             bar.set_description(steps[1])
         recs = None
         if recommenders and shop.has_products:
-            from .evaluation.recommend_eval import evaluate_recommenders, log_recommender_runs
+            from .evaluation.recommend_eval import (
+                GRID_PRESETS,
+                evaluate_recommenders,
+                log_recommender_runs,
+            )
 
+            if recommender_grid not in GRID_PRESETS:
+                raise DataError(f"recommender_grid {recommender_grid!r} is not one of "
+                                f"{sorted(GRID_PRESETS)}")
             recs = evaluate_recommenders(shop.transactions, cutoff, holdout_days,
-                                         events=shop.events, seed=seed)
+                                         events=shop.events, seed=seed,
+                                         config=GRID_PRESETS[recommender_grid]())
             log_recommender_runs(recs)
-            metrics["recommenders"] = {"k": recs.k, "matrix_shape": list(recs.matrix_shape),
+            mlflow.log_param("recommender_grid", recommender_grid)
+            metrics["recommenders"] = {"grid": recommender_grid,
+                                       "k": recs.k, "matrix_shape": list(recs.matrix_shape),
                                        "metrics": recs.metrics, "shipped": recs.shipped,
                                        "chosen_params": recs.chosen_params}
         if bar is not None:

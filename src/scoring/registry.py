@@ -1,9 +1,12 @@
 """The scorer as an MLflow pyfunc model, its registration and the champion alias.
 
-The fitted ``CustomerScorer`` (segment rules, BTYD and Gamma-Gamma, churn model, recommender,
-offer policy and config) is pickled as one artifact of a pyfunc model named
+The fitted ``CustomerScorer`` (segment rules, BTYD and Gamma-Gamma, the LightGBM hybrid churn
+model, recommender, offer policy and config) is pickled as one artifact of a pyfunc model named
 ``customer-scorer``. Its input is canonical transaction lines (signature and input example
 logged; the example holds made-up ids, never personal data); its output the scoring table.
+The pyfunc input has no event table: a scorer whose churn features were trained with the
+shop's events refuses it with a clear error; score such shops with ``scoring score`` (which
+reads the events) or ``load_scorer``.
 
 Security: loading a pyfunc model unpickles code. Load only models from the project's own
 registry (``models:/customer-scorer@champion``), never a model file from elsewhere.
@@ -62,6 +65,10 @@ def input_example(scorer: CustomerScorer) -> pd.DataFrame:
         "timestamp": pd.to_datetime(["2011-01-05 10:00", "2011-03-01 12:00", "2011-02-10 09:30"]),
         "amount": [12.5, 30.0, 8.0],
     })
+    if "quantity" in scorer.input_columns_:
+        example["quantity"] = [1.0, 3.0, 2.0]
+    if "country" in scorer.input_columns_:
+        example["country"] = ["Example Country"] * 3
     if "product_id" in scorer.input_columns_:
         example["product_id"] = list(scorer.recommender_.product_ids_[:3])
     return example

@@ -2,7 +2,9 @@
 
 ``CustomerScorer.fit(shop, as_of)`` fits, on everything up to the as-of date: the transaction
 model (BG/NBD or Pareto/NBD) and Gamma-Gamma spend model, the churn model the evaluation
-ships, and the recommender the evaluation ships. ``score`` turns a shop's tables into the
+ships (``churn_model="lgbm_hybrid"``: LightGBM on behavioural and BTYD features, anchored to
+BG/NBD, see ``models.hybrid_churn``; or ``"btyd"``: the transaction model's P(no order)),
+and the recommender the evaluation ships. ``score`` turns a shop's tables into the
 scoring table, in two steps:
 
 1. ``score_customers`` (per customer, no population statistics): activity, BTYD outputs,
@@ -13,7 +15,9 @@ scoring table, in two steps:
    from the profile table, value tiers, offers, bonus budget, control groups.
 
 Prediction conventions: ``as_of`` is the last day of data; predictions cover the days after it.
-``churn_probability`` = P(no order in the next ``churn_horizon_days`` (90) days);
+``churn_probability`` = P(no order in the next ``churn_horizon_days`` (90) days), from the
+churn model; ``p_alive``, ``expected_orders_90d`` and the next-order date from the transaction
+model;
 ``predicted_clv_12m`` = discounted expected revenue over 12 months (BTYD x Gamma-Gamma, monthly
 discount rate ``monthly_discount_rate``).
 """
@@ -33,6 +37,7 @@ from .data.schema import ShopData
 from .features.rfm import rfm_summary
 from .models.btyd import BetaGeoModel, ParetoNBDModel
 from .models.gamma_gamma import GammaGammaModel, customer_lifetime_value
+from .models.hybrid_churn import HybridChurnModel
 from .offers import OfferPolicy, assign_offers
 from .segments import (
     SegmentConfig,
@@ -44,6 +49,9 @@ from .segments import (
 )
 
 TRANSACTION_MODELS = {"bgnbd": BetaGeoModel, "paretonbd": ParetoNBDModel}
+CHURN_MODELS: tuple[str, ...] = ("lgbm_hybrid", "btyd")
+LGBM_INPUT_COLUMNS: tuple[str, ...] = ("order_id", "quantity", "country")
+"""Transaction columns the LightGBM features read when the training data had them."""
 
 SCORE_COLUMNS: tuple[str, ...] = (
     "customer_id", "first_name", "email", "country", "lifecycle_stage", "rfm_segment",
@@ -67,7 +75,11 @@ class ScoringConfig:
     """What the scorer fits and how it scores (days unless stated)."""
 
     transaction_model: str = "bgnbd"
+    churn_model: str = "lgbm_hybrid"
     churn_horizon_days: int = 90
+    lgbm_max_origins: int = 13
+    lgbm_training_customers: int = 100_000
+    random_state: int = 0
     clv_months: int = 12
     monthly_discount_rate: float = 0.01
     n_recommendations: int = 5
@@ -75,6 +87,7 @@ class ScoringConfig:
     filter_already_bought: bool = False
     budget: float | None = None
     min_customers: int = 50
+    customers_per_chunk: int = 250_000
     segments: SegmentConfig = field(default_factory=SegmentConfig)
     offers: OfferPolicy = field(default_factory=OfferPolicy)
 
@@ -85,7 +98,8 @@ class ScoringConfig:
 class CustomerScorer:
     """All fitted components of the scoring table.
 
-    Fitted attributes: ``transaction_model_``, ``spend_model_``, ``recommender_``,
+    Fitted attributes: ``transaction_model_``, ``spend_model_``, ``churn_model_``
+    (HybridChurnModel, or None when churn comes from the transaction model), ``recommender_``,
     ``fitted_as_of_`` (Timestamp), ``n_customers_`` (int), ``product_names_`` (Series
     product_id -> name), ``version_`` (content hash of the fitted state).
     """
@@ -109,6 +123,14 @@ class CustomerScorer:
         self.transaction_model_ = TRANSACTION_MODELS[cfg.transaction_model]().fit(rfm)
         # Free repeat orders (e.g. CDNOW's $0 purchases) cannot enter the Gamma-Gamma fit.
         self.spend_model_ = GammaGammaModel(drop_nonpositive=True).fit(rfm)
+        if cfg.churn_model not in CHURN_MODELS:
+            raise DataError(f"churn_model {cfg.churn_model!r} is not one of {list(CHURN_MODELS)}")
+        self.churn_model_ = None
+        if cfg.churn_model == "lgbm_hybrid":
+            self.churn_model_ = HybridChurnModel(
+                horizon_days=cfg.churn_horizon_days, max_origins=cfg.lgbm_max_origins,
+                max_training_customers=cfg.lgbm_training_customers,
+                random_state=cfg.random_state).fit(tx, as_of, shop.events)
         self.recommender_ = None
         self.product_names_ = pd.Series(dtype="string")
         if shop.has_products:
@@ -122,7 +144,9 @@ class CustomerScorer:
         self.fitted_as_of_ = as_of
         self.n_customers_ = int(n)
         self.input_columns_ = ["customer_id", "timestamp", "amount"] + (
-            ["product_id"] if shop.has_products else [])
+            ["product_id"] if shop.has_products else []) + (
+            [c for c in LGBM_INPUT_COLUMNS if c in tx and tx[c].notna().any()]
+            if self.churn_model_ is not None else [])
         self.version_ = self._fingerprint()
         return self
 
@@ -130,6 +154,10 @@ class CustomerScorer:
         state = {"config": self.config.to_dict(), "as_of": str(self.fitted_as_of_.date()),
                  "transaction": self.transaction_model_.params_,
                  "spend": self.spend_model_.params_,
+                 "churn": None if self.churn_model_ is None else {
+                     "shift": self.churn_model_.level_shift_,
+                     "trees": [b.booster_.model_to_string()
+                               for b in self.churn_model_.model_.boosters_]},
                  "recommender": repr(self.recommender_)}
         return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()
                               ).hexdigest()[:12]
@@ -169,7 +197,11 @@ class CustomerScorer:
                           if "country" in tx else pd.NA)
         btyd = self.transaction_model_.predict(rfm, cfg.churn_horizon_days)
         out["p_alive"] = btyd["p_alive"].to_numpy()
-        out["churn_probability"] = btyd["churn_probability"].to_numpy()
+        if self.churn_model_ is None:
+            out["churn_probability"] = btyd["churn_probability"].to_numpy()
+        else:
+            out["churn_probability"] = self.churn_model_.predict_proba(
+                tx, as_of, events, rfm).reindex(out.index).to_numpy()
         out["expected_orders_90d"] = btyd["expected_orders"].to_numpy()
         out["expected_days_to_next_order"] = btyd["expected_days_to_next_order"].to_numpy()
         out["expected_order_value"] = self.spend_model_.expected_order_value(rfm)
@@ -262,5 +294,39 @@ class CustomerScorer:
         """The scoring table and the campaign summary for a shop as of a date."""
         as_of = pd.Timestamp(as_of if as_of is not None else shop.as_of).normalize().as_unit("ns")
         self.check_input(shop.transactions)
-        per_customer = self.score_customers(shop.transactions, as_of, shop.events, shop.customers)
+        if getattr(self.churn_model_, "uses_events_", False) and shop.events is None:
+            raise DataError(
+                f"model {self.version_} was fitted with the shop's events (email, site and cart "
+                "events feed its churn features); the scoring input has none: pass --events "
+                "or refit without events")
+        parts = [self.score_customers(tx, as_of, events)
+                 for tx, events in customer_chunks(shop.transactions, shop.events,
+                                                   self.config.customers_per_chunk)]
+        per_customer = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
         return self.finalize(per_customer, as_of, shop.customers)
+
+
+def customer_chunks(transactions: pd.DataFrame, events: pd.DataFrame | None,
+                    customers_per_chunk: int):
+    """Yield (transactions, events) of disjoint groups of at most about
+    ``customers_per_chunk`` customers, rows in their input order within each group, so that
+    ``score_customers`` holds one group's intermediate tables at a time (memory). Customers
+    are independent in ``score_customers``: the chunks give the rows one call would."""
+    codes, uniques = pd.factorize(transactions["customer_id"])
+    n_chunks = -(-len(uniques) // max(int(customers_per_chunk), 1))
+    if n_chunks <= 1:
+        yield transactions, events
+        return
+    row_chunk = codes % n_chunks
+    row_order = np.argsort(row_chunk, kind="stable")
+    row_bounds = np.searchsorted(row_chunk[row_order], np.arange(n_chunks + 1))
+    if events is not None:
+        event_chunk = pd.Index(uniques).get_indexer(events["customer_id"])
+        event_chunk = np.where(event_chunk >= 0, event_chunk % n_chunks, -1)
+        event_order = np.argsort(event_chunk, kind="stable")
+        event_bounds = np.searchsorted(event_chunk[event_order], np.arange(n_chunks + 1))
+    for k in range(n_chunks):
+        chunk_events = None
+        if events is not None:
+            chunk_events = events.iloc[event_order[event_bounds[k]:event_bounds[k + 1]]]
+        yield transactions.iloc[row_order[row_bounds[k]:row_bounds[k + 1]]], chunk_events

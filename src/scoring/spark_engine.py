@@ -56,6 +56,7 @@ TRANSACTION_INPUT_COLUMNS: tuple[str, ...] = (
     "order_id",
     "timestamp",
     "amount",
+    "quantity",
     "country",
     "product_id",
 )

@@ -735,7 +735,11 @@ class _BTYDModel:
         attempts: list[dict[str, Any]] = []
         accepted = None
         for step, penalizer in enumerate(steps):
-            result = self._minimize(data, penalizer)
+            # the optimizer probes extreme parameters on degenerate data (overflowing exp,
+            # inf - inf): those steps return non-finite values it backs off from, and
+            # _acceptable judges the result, so the floating-point warnings are noise
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                result = self._minimize(data, penalizer)
             ok, reason = self._acceptable(result, data, penalizer)
             attempts.append(
                 {

@@ -199,6 +199,37 @@ def spend_fit_rows(rfm: pd.DataFrame) -> pd.DataFrame:
     return rfm.loc[keep]
 
 
+def fit_btyd_feature_models(rfm: pd.DataFrame) -> tuple[object, object]:
+    """The transaction and spend models behind the ``btyd_*`` features, fitted on an RFM table.
+
+    BG/NBD (its a -> 0 limit ``NBDModel`` when the fit is refused: short histories where hardly
+    anyone has lapsed yet) and Gamma-Gamma on ``spend_fit_rows``. Returns
+    ``(transaction_model, spend_model)``.
+    """
+    from scoring.models.btyd import BetaGeoModel
+    from scoring.models.gamma_gamma import GammaGammaModel
+
+    try:
+        transaction_model = BetaGeoModel().fit(rfm)
+    except DataError:
+        transaction_model = NBDModel().fit(rfm)
+    return transaction_model, GammaGammaModel().fit(spend_fit_rows(rfm))
+
+
+def btyd_features(
+    rfm: pd.DataFrame, horizon_days: int, transaction_model, spend_model
+) -> pd.DataFrame:
+    """The ``btyd_*`` feature columns for the customers of an RFM table, indexed by
+    ``customer_id`` (string), from fitted models (``fit_btyd_feature_models``)."""
+    from scoring.models.btyd import btyd_feature_frame
+
+    frame = btyd_feature_frame(rfm, horizon_days, transaction_model, spend_model)
+    label = f"_{int(horizon_days)}d"
+    frame.columns = [BTYD_PREFIX + c.removesuffix(label) for c in frame.columns]
+    frame.index = frame.index.astype("string")
+    return frame
+
+
 def btyd_origin_features(
     transactions: pd.DataFrame, origin, horizon_days: int
 ) -> tuple[pd.DataFrame, dict]:
@@ -209,22 +240,10 @@ def btyd_origin_features(
     ``btyd_expected_days_to_next_order``, ``btyd_expected_order_value`` and
     ``btyd_predicted_revenue`` (currency in the horizon); params of both fits.
     """
-    from scoring.models.btyd import BetaGeoModel, btyd_feature_frame
-    from scoring.models.gamma_gamma import GammaGammaModel
-
     origin = pd.Timestamp(origin).normalize()
     rfm = rfm_summary(transactions, origin - pd.Timedelta(days=1))
-    try:
-        transaction_model = BetaGeoModel().fit(rfm)
-    except DataError:
-        # short histories where hardly anyone has lapsed yet: BG/NBD's dropout parameter a
-        # goes to 0 and the fit is refused; use its a -> 0 limit (NBD, nobody drops out)
-        transaction_model = NBDModel().fit(rfm)
-    spend_model = GammaGammaModel().fit(spend_fit_rows(rfm))
-    frame = btyd_feature_frame(rfm, horizon_days, transaction_model, spend_model)
-    label = f"_{int(horizon_days)}d"
-    frame.columns = [BTYD_PREFIX + c.removesuffix(label) for c in frame.columns]
-    frame.index = frame.index.astype("string")
+    transaction_model, spend_model = fit_btyd_feature_models(rfm)
+    frame = btyd_features(rfm, horizon_days, transaction_model, spend_model)
     params = {
         "transaction_model": type(transaction_model).__name__,
         "bgnbd": {k: float(v) for k, v in transaction_model.params_.items()},
@@ -782,6 +801,20 @@ class LGBMChurnModel(_RollingOriginLGBM):
         """Uncalibrated churn logit per row, shape (n,)."""
         return self._raw(features)
 
+    def level_shift(self, raw: np.ndarray, reference) -> float:
+        """``"btyd_level"``: the logit shift that makes the mean churn probability of a
+        population (raw logits ``raw``) equal BTYD's mean ``reference`` probability for the
+        same customers, moved by ``level_adjustment_``. A population-level quantity: a scorer
+        that scores customers in partitions computes it once and applies it to every
+        partition (``expit(raw + shift)``)."""
+        reference = np.asarray(reference, dtype="float64")
+        target = special.expit(_logit(reference.mean()) + self.level_adjustment_)
+        return float(
+            optimize.brentq(
+                lambda d: special.expit(raw + d).mean() - target, -50.0, 50.0, xtol=1e-10
+            )
+        )
+
     def predict_proba(self, features: pd.DataFrame, reference=None) -> pd.Series:
         """Churn probability P(no order in the next ``horizon_days``), one per row.
 
@@ -805,12 +838,7 @@ class LGBMChurnModel(_RollingOriginLGBM):
                         "reference= or features with 'btyd_churn_probability'."
                     )
                 reference = features[BTYD_CHURN]
-            reference = np.asarray(reference, dtype="float64")
-            target = special.expit(_logit(reference.mean()) + self.level_adjustment_)
-            shift = optimize.brentq(
-                lambda d: special.expit(raw + d).mean() - target, -50.0, 50.0, xtol=1e-10
-            )
-            proba = special.expit(raw + shift)
+            proba = special.expit(raw + self.level_shift(raw, reference))
         else:
             proba = special.expit(raw)
         return pd.Series(
