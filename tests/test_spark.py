@@ -157,3 +157,20 @@ def test_cli_spark_engine_writes_the_pandas_engine_files(spark, shop, tmp_path, 
         assert (outputs["spark"] / name).read_bytes() == (outputs["pandas"] / name).read_bytes()
     summary = json.loads((outputs["spark"] / "campaign_summary.json").read_text())
     assert summary["customers"] == N_CUSTOMERS
+
+    # cleaned tables on shared storage: the driver never loads the order lines
+    data = ["--dataset", "synthetic", "--synthetic-customers", str(N_CUSTOMERS),
+            "--seed", str(SEED)]
+    assert main(["data", "check", *data, "--out", str(tmp_path / "check"),
+                 "--write-canonical"]) == 0
+    canonical = tmp_path / "check" / "canonical"
+    assert (canonical / "transactions.parquet").exists()
+    assert main(["score", "--canonical", str(canonical), "--engine", "spark",
+                 "--spark-master", MASTER, "--model", model_uri, "--as-of", summary["as_of"],
+                 "--out", str(tmp_path / "canonical_scores")]) == 0
+    assert_same_scores(
+        pd.read_parquet(tmp_path / "canonical_scores" / "scores.parquet"),
+        pd.read_parquet(outputs["pandas"] / "scores.parquet"),
+    )
+    assert main(["score", "--canonical", str(canonical), "--model", model_uri,
+                 "--out", str(tmp_path / "refused")]) == 2  # the pandas engine has --dataset

@@ -60,7 +60,7 @@ def load_shop(args: argparse.Namespace):
 
 def cmd_data_check(args) -> int:
     shop = load_shop(args)
-    result = pipeline.run_check(shop, args.out)
+    result = pipeline.run_check(shop, args.out, write_canonical=args.write_canonical)
     print(pipeline.format_accounting(result.report))
     for name, path in result.outputs.items():
         print(f"{name}: {path}")
@@ -123,9 +123,16 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_score(args) -> int:
-    shop = load_shop(args)
-    result = pipeline.run_score(shop, args.model, args.out, as_of=args.as_of,
-                                engine=args.engine, spark_master=args.spark_master)
+    if args.canonical:
+        if args.engine != "spark" or args.transactions or args.dataset:
+            raise DataError("--canonical DIR is the Spark engine's input: use it with "
+                            "--engine spark and without --dataset / --transactions")
+        result = pipeline.run_score_canonical(args.canonical, args.model, args.out,
+                                              as_of=args.as_of, spark_master=args.spark_master)
+    else:
+        shop = load_shop(args)
+        result = pipeline.run_score(shop, args.model, args.out, as_of=args.as_of,
+                                    engine=args.engine, spark_master=args.spark_master)
     summary = {k: result.summary[k] for k in ("as_of", "customers", "model_version",
                                               "customers_per_offer_type", "bonus_total",
                                               "expected_revenue_retained") if k in result.summary}
@@ -188,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "DIR/quarantine.parquet.")
     add_data_options(check)
     check.add_argument("--out", metavar="DIR", required=True, help="output folder")
+    check.add_argument("--write-canonical", action="store_true",
+                       help="also write the cleaned tables to DIR/canonical/*.parquet (input of "
+                            "scoring score --engine spark --canonical DIR/canonical)")
     check.set_defaults(func=cmd_data_check)
     synth = data_commands.add_parser(
         "synth", help="generate the synthetic shop with known truth",
@@ -218,6 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="pandas (one machine) or spark (pyspark; local or a cluster)")
     score.add_argument("--spark-master", metavar="URL", default=None,
                        help="Spark master, e.g. local[2] or spark://host:7077 (default local[*])")
+    score.add_argument("--canonical", metavar="DIR", default=None,
+                       help="Spark engine: read the cleaned tables written by scoring data check "
+                            "--write-canonical from DIR (shared storage) instead of loading the "
+                            "input on the driver; needs --as-of")
     score.set_defaults(func=cmd_score)
     return parser
 

@@ -195,10 +195,42 @@ class RunResult:
     summary: dict = field(default_factory=dict)
 
 
-def run_check(shop: ShopData, out: str | Path) -> RunResult:
+CANONICAL_TABLES: tuple[str, ...] = ("transactions", "events", "customers")
+"""Cleaned tables ``scoring data check --write-canonical`` writes to ``DIR/canonical/``."""
+
+
+def run_check(shop: ShopData, out: str | Path, write_canonical: bool = False) -> RunResult:
     out = output_dir(shop.name, out)
     report = quality_report(shop)
-    return RunResult(report=report, outputs=write_check(shop, report, out))
+    outputs = write_check(shop, report, out)
+    if write_canonical:
+        outputs.update(write_canonical_tables(shop, out / "canonical"))
+    return RunResult(report=report, outputs=outputs)
+
+
+def write_canonical_tables(shop: ShopData, directory: Path) -> dict[str, Path]:
+    """The data layer's cleaned tables as Parquet (``<table>.parquet``), for engines that read
+    files on shared storage (``scoring score --engine spark --canonical DIR``)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    outputs = {}
+    for name in CANONICAL_TABLES:
+        table = getattr(shop, name)
+        if table is not None and len(table):
+            outputs[f"canonical_{name}"] = write_parquet(table, directory / f"{name}.parquet")
+    return outputs
+
+
+def file_hash(paths) -> str:
+    """SHA-256 (first 16 hex digits) of the bytes of files, in order (input hash of a run
+    that never loads its input into pandas)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def run_segments(shop: ShopData, out: str | Path | None, as_of=None,
@@ -332,6 +364,49 @@ def run_score(shop: ShopData, model_uri: str, out: str | Path, as_of=None,
                             "rows_used": float(report.get("rows_used", len(shop.transactions))),
                             **scoring_statistics(scores, summary)})
     return RunResult(report=report, outputs=outputs, summary=summary)
+
+
+def run_score_canonical(canonical_dir: str | Path, model_uri: str, out: str | Path, as_of,
+                        spark_master: str | None = None) -> RunResult:
+    """Batch scoring on Spark of cleaned canonical tables on shared storage (written by
+    ``scoring data check --write-canonical``): the driver never loads the order lines
+    (``spark_engine.score_parquet_with_spark``). Writes and logs like ``run_score``."""
+    import mlflow
+
+    from . import tracking
+    from .registry import load_scorer
+    from .spark_engine import score_parquet_with_spark
+
+    directory = Path(canonical_dir)
+    paths = {name: directory / f"{name}.parquet" for name in CANONICAL_TABLES}
+    if not paths["transactions"].exists():
+        raise DataError(
+            f"{directory}: no transactions.parquet. Write the cleaned tables with `scoring data "
+            "check --dataset ... (or --transactions ...) --out DIR --write-canonical` and pass "
+            "--canonical DIR/canonical.")
+    if as_of is None:
+        raise DataError("--canonical needs --as-of DATE (the scoring moment): the driver does "
+                        "not read the order lines to find the last one.")
+    tracking.configure()
+    scorer = load_scorer(model_uri)
+    as_of = pd.Timestamp(as_of).normalize()
+    present = {name: path for name, path in paths.items() if path.exists()}
+    scores, summary = score_parquet_with_spark(
+        scorer, present["transactions"], as_of, events_path=present.get("events"),
+        customers_path=present.get("customers"), master=spark_master)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    outputs = write_scores(scores, summary, out)
+    input_hash = file_hash(present.values())
+    tracking.experiment(f"scoring-{directory.name}")
+    with mlflow.start_run(run_name=f"score {as_of.date()}",
+                          tags=tracking.run_tags(directory.name, input_hash, job="score",
+                                                 engine="spark")):
+        mlflow.log_params({"model_uri": model_uri, "model_version": scorer.version_,
+                           "as_of": str(as_of.date()), "engine": "spark",
+                           "input": "canonical parquet"})
+        mlflow.log_metrics(scoring_statistics(scores, summary))
+    return RunResult(report={}, outputs=outputs, summary=summary)
 
 
 # --------------------------------------------------------------------------- evaluation
