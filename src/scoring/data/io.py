@@ -10,16 +10,39 @@ import yaml
 
 from .errors import DataError
 
-SUPPORTED_SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".parquet": "parquet",
-                      ".pq": "parquet", ".xlsx": "excel", ".xls": "excel"}
+SUPPORTED_SUFFIXES = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".xlsx": "excel",
+    ".xls": "excel",
+}
 
 # Column names that common shop exports use, lower-cased with spaces/underscores removed.
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "customer_id": ("customerid", "customer", "clientid", "userid", "buyerid", "contactid"),
-    "order_id": ("orderid", "invoice", "invoiceno", "invoiceid", "order", "ordernumber",
-                 "transactionid"),
-    "timestamp": ("timestamp", "invoicedate", "orderdate", "date", "datetime", "createdat",
-                  "purchasedate", "eventtime", "time"),
+    "order_id": (
+        "orderid",
+        "invoice",
+        "invoiceno",
+        "invoiceid",
+        "order",
+        "ordernumber",
+        "transactionid",
+    ),
+    "timestamp": (
+        "timestamp",
+        "invoicedate",
+        "orderdate",
+        "date",
+        "datetime",
+        "createdat",
+        "purchasedate",
+        "eventtime",
+        "time",
+    ),
     "product_id": ("productid", "stockcode", "sku", "itemid", "product", "articleid"),
     "product_name": ("productname", "description", "itemname", "title", "name"),
     "quantity": ("quantity", "qty", "units", "numberofitems"),
@@ -95,8 +118,14 @@ def read_table(path: str | Path, what: str = "transactions") -> pd.DataFrame:
         else:
             # Only empty cells are missing: "n/a", "NA", "-" stay visible so that bad values
             # are reported by name instead of silently dropped.
-            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else None, engine="python",
-                                dtype=str, keep_default_na=False, na_values=[""])
+            frame = pd.read_csv(
+                path,
+                sep="\t" if kind == "tsv" else None,
+                engine="python",
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+            )
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{path}: the {what} file has no header and no rows") from exc
     except Exception as exc:  # noqa: BLE001 - re-raised with the file named
@@ -107,6 +136,53 @@ def read_table(path: str | Path, what: str = "transactions") -> pd.DataFrame:
             "but no rows"
         )
     return frame
+
+
+def _string_dtype(arrow_type):
+    """Arrow strings as pandas' ``string`` dtype (<NA> for missing), without a detour."""
+    import pyarrow as pa
+
+    if arrow_type in (pa.string(), pa.large_string()):
+        return pd.StringDtype("pyarrow")
+    return None
+
+
+def read_parquet_by_column(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a Parquet file one column at a time, strings as the ``string`` dtype.
+
+    The same table as ``pd.read_parquet(path)`` followed by ``astype("string")`` of its
+    string columns, with a lower memory peak: each column's decode buffers are released
+    before the next column is read (Arrow's memory pool keeps freed pages otherwise), and
+    strings stay in their Arrow buffers instead of being converted twice (one Arrow chunk
+    per row group).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    file = pq.ParquetFile(path)
+    names = list(columns) if columns is not None else list(file.schema_arrow.names)
+    data: dict[str, pd.Series] = {}
+    index = None
+    for name in names:
+        # Row group by row group: the column keeps one Arrow chunk per row group (whole-file
+        # reads concatenate them), so later steps can free it chunk by chunk.
+        table = (
+            pa.concat_tables(
+                file.read_row_group(i, columns=[name], use_pandas_metadata=True)
+                for i in range(file.num_row_groups)
+            )
+            if file.num_row_groups > 1
+            else file.read(columns=[name], use_pandas_metadata=True)
+        )
+        part = table.to_pandas(types_mapper=_string_dtype, self_destruct=True, split_blocks=True)
+        del table
+        data[name] = part[name]
+        index = part.index
+        del part
+        pa.default_memory_pool().release_unused()
+    if not names:
+        return pd.read_parquet(path, columns=[])
+    return pd.DataFrame(data, index=index, copy=False)
 
 
 def map_columns(

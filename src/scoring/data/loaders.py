@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -78,12 +79,22 @@ def load_dataset(
     """
     if name == "online-retail-ii":
         raw = pd.read_parquet(ONLINE_RETAIL_FILE)
-        mapped = io.map_columns(raw, ONLINE_RETAIL_COLUMNS, TRANSACTION_COLUMNS,
-                                TRANSACTION_REQUIRED, str(ONLINE_RETAIL_FILE))
+        mapped = io.map_columns(
+            raw,
+            ONLINE_RETAIL_COLUMNS,
+            TRANSACTION_COLUMNS,
+            TRANSACTION_REQUIRED,
+            str(ONLINE_RETAIL_FILE),
+        )
         return _build(name, mapped, source={"file": _relative(ONLINE_RETAIL_FILE)}, as_of=as_of)
     if name in ("cdnow-sample", "cdnow"):
-        return _build(name, _read_cdnow(name), source={"file": f"lifetimes:{name}"}, as_of=as_of,
-                      allow_zero_price=True)
+        return _build(
+            name,
+            _read_cdnow(name),
+            source={"file": f"lifetimes:{name}"},
+            as_of=as_of,
+            allow_zero_price=True,
+        )
     if name == "synthetic":
         return _load_synthetic(n_customers, seed, as_of)
     raise DataError(
@@ -111,49 +122,87 @@ def load_files(
     """
     path = Path(transactions)
     raw = io.read_table(path, "transactions")
-    mapped = io.map_columns(raw, io.parse_column_mapping(columns), TRANSACTION_COLUMNS,
-                            TRANSACTION_REQUIRED, str(path))
+    mapped = io.map_columns(
+        raw, io.parse_column_mapping(columns), TRANSACTION_COLUMNS, TRANSACTION_REQUIRED, str(path)
+    )
     customers_raw = events_raw = None
     if customers is not None:
         c_raw = io.read_table(customers, "customers")
-        customers_raw = io.map_columns(c_raw, io.parse_column_mapping(customer_columns),
-                                       CUSTOMER_COLUMNS, ("customer_id",), str(customers),
-                                       "customers")
+        customers_raw = io.map_columns(
+            c_raw,
+            io.parse_column_mapping(customer_columns),
+            CUSTOMER_COLUMNS,
+            ("customer_id",),
+            str(customers),
+            "customers",
+        )
     if events is not None:
         e_raw = io.read_table(events, "events")
-        events_raw = io.map_columns(e_raw, io.parse_column_mapping(event_columns),
-                                    EVENT_COLUMNS, ("customer_id", "timestamp", "event_type"),
-                                    str(events), "events")
-    return _build(name or path.stem, mapped, customers_raw, events_raw,
-                  source={"file": str(path), "customers": str(customers) if customers else None,
-                          "events": str(events) if events else None},
-                  as_of=as_of, date_format=date_format)
+        events_raw = io.map_columns(
+            e_raw,
+            io.parse_column_mapping(event_columns),
+            EVENT_COLUMNS,
+            ("customer_id", "timestamp", "event_type"),
+            str(events),
+            "events",
+        )
+    return _build(
+        name or path.stem,
+        mapped,
+        customers_raw,
+        events_raw,
+        source={
+            "file": str(path),
+            "customers": str(customers) if customers else None,
+            "events": str(events) if events else None,
+        },
+        as_of=as_of,
+        date_format=date_format,
+    )
 
 
 def _build(
     name: str,
-    mapped: pd.DataFrame,
-    customers_raw: pd.DataFrame | None = None,
-    events_raw: pd.DataFrame | None = None,
+    mapped: pd.DataFrame | Callable[[], pd.DataFrame],
+    customers_raw: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
+    events_raw: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
     source: dict | None = None,
     as_of=None,
     date_format: str | None = None,
     allow_zero_price: bool = False,
+    consume: bool = False,
 ) -> ShopData:
+    """Clean the tables into a ``ShopData``. A table may be given as a zero-argument
+    callable that returns it: it is then read only when it is cleaned, so that the raw input
+    of one table is not held while another is cleaned. ``consume``: the tables are owned
+    here and their columns are dropped once read (the cleaners' ``consume``), which lets the
+    input be freed while the output is built (needs callables, or frames nobody else holds).
+    """
     source = dict(source or {})
     transactions, quarantine, report = cleaning.clean_transactions(
-        mapped, source.get("file", name), as_of=as_of, date_format=date_format,
+        _table(mapped),
+        source.get("file", name),
+        as_of=as_of,
+        date_format=date_format,
         allow_zero_price=allow_zero_price,
+        consume=consume,
     )
-    shop = ShopData(name=name, transactions=transactions, quarantine=quarantine,
-                    rows_in=report["rows_in"], source=source,
-                    reports={"transactions": report})
+    shop = ShopData(
+        name=name,
+        transactions=transactions,
+        quarantine=quarantine,
+        rows_in=report["rows_in"],
+        source=source,
+        reports={"transactions": report},
+    )
     if customers_raw is not None:
         shop.customers, shop.customers_quarantine, shop.reports["customers"] = (
-            cleaning.clean_customers(customers_raw, source.get("customers") or "customers"))
+            cleaning.clean_customers(_table(customers_raw), source.get("customers") or "customers")
+        )
     if events_raw is not None:
         shop.events, shop.events_quarantine, shop.reports["events"] = cleaning.clean_events(
-            events_raw, source.get("events") or "events", as_of=as_of)
+            _table(events_raw), source.get("events") or "events", as_of=as_of, consume=consume
+        )
     if transactions.empty:
         raise DataError(
             f"{source.get('file', name)}: no usable transactions: all {report['rows_in']:,} "
@@ -162,6 +211,10 @@ def _build(
         )
     shop.as_of = pd.Timestamp(as_of) if as_of is not None else transactions["timestamp"].max()
     return shop
+
+
+def _table(table: pd.DataFrame | Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    return table() if callable(table) else table
 
 
 def _top_reasons(report: dict) -> str:
@@ -173,33 +226,42 @@ def _read_cdnow(name: str) -> pd.DataFrame:
     datasets = resources.files("lifetimes") / "datasets"
     if name == "cdnow-sample":
         with resources.as_file(datasets / "CDNOW_sample.txt") as path:
-            raw = pd.read_csv(path, sep=r"\s+", header=None,
-                              names=["customer_id", "master_id", "date", "quantity", "amount"],
-                              dtype={"customer_id": str, "date": str})
+            raw = pd.read_csv(
+                path,
+                sep=r"\s+",
+                header=None,
+                names=["customer_id", "master_id", "date", "quantity", "amount"],
+                dtype={"customer_id": str, "date": str},
+            )
     else:
         with resources.as_file(datasets / "CDNOW_master.txt") as path:
-            raw = pd.read_csv(path, sep=r"\s+", header=0,
-                              names=["customer_id", "date", "quantity", "amount"],
-                              dtype={"customer_id": str, "date": str})
+            raw = pd.read_csv(
+                path,
+                sep=r"\s+",
+                header=0,
+                names=["customer_id", "date", "quantity", "amount"],
+                dtype={"customer_id": str, "date": str},
+            )
     raw["customer_id"] = raw["customer_id"].str.lstrip("0")
     # One line per customer and day; line number makes a stable order id.
-    return pd.DataFrame({
-        "customer_id": raw["customer_id"],
-        "order_id": "O" + pd.Series(range(1, len(raw) + 1), index=raw.index).astype(str),
-        "timestamp": pd.to_datetime(raw["date"], format="%Y%m%d"),
-        "quantity": raw["quantity"].astype("float64"),
-        "amount": raw["amount"].astype("float64"),
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": raw["customer_id"],
+            "order_id": "O" + pd.Series(range(1, len(raw) + 1), index=raw.index).astype(str),
+            "timestamp": pd.to_datetime(raw["date"], format="%Y%m%d"),
+            "quantity": raw["quantity"].astype("float64"),
+            "amount": raw["amount"].astype("float64"),
+        }
+    )
 
 
 def _load_synthetic(n_customers: int, seed: int, as_of) -> ShopData:
     from . import synthetic
 
-    cache = (DATA_DIR / "interim"
-             / f"synthetic-{n_customers}-seed{seed}-v{synthetic.GENERATOR_VERSION}")
-    if (cache / "synthetic.json").exists():
-        shop = synthetic.read_shop(cache)
-    else:
+    cache = (
+        DATA_DIR / "interim" / f"synthetic-{n_customers}-seed{seed}-v{synthetic.GENERATOR_VERSION}"
+    )
+    if not (cache / "synthetic.json").exists():
         shop = synthetic.generate_shop(n_customers=n_customers, seed=seed)
         # Write to a private folder, then rename: parallel test workers may race here.
         tmp = cache.with_name(f"{cache.name}.tmp-{os.getpid()}")
@@ -208,14 +270,38 @@ def _load_synthetic(n_customers: int, seed: int, as_of) -> ShopData:
             tmp.rename(cache)
         except OSError:  # another process won the race; its copy is identical
             shutil.rmtree(tmp, ignore_errors=True)
-    data = _build("synthetic", shop.transactions[[c for c in TRANSACTION_COLUMNS
-                                                  if c in shop.transactions]],
-                  shop.customers, shop.events, source={"file": _relative(cache),
-                                                       "n_customers": n_customers,
-                                                       "seed": seed}, as_of=as_of)
-    data.truth = shop.truth
-    data.products = shop.products
+        del shop  # cleaned from the cache below, like every later load
+
+    def table(name: str, columns: tuple[str, ...] | None = None):
+        # Read when cleaned (one table's raw input in memory at a time); the frame is owned
+        # by the cleaner (consume=True) and freed as it is copied.
+        def read() -> pd.DataFrame:
+            frame = synthetic.read_cached_table(cache, name)
+            return frame if columns is None else frame[[c for c in columns if c in frame]]
+
+        return read
+
+    data = _build(
+        "synthetic",
+        table("transactions", TRANSACTION_COLUMNS),
+        table("customers"),
+        table("events"),
+        source={"file": _relative(cache), "n_customers": n_customers, "seed": seed},
+        as_of=as_of,
+        consume=True,
+    )
+    data.truth = synthetic.read_cached_table(cache, "truth")
+    data.products = synthetic.read_cached_table(cache, "products")
+    _release_arrow_memory()
     return data
+
+
+def _release_arrow_memory() -> None:
+    """Return pages freed by Arrow's memory pool to the operating system (the pool keeps
+    them otherwise, and the resident memory stays at the load's peak)."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 def _relative(path: Path) -> str:

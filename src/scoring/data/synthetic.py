@@ -54,6 +54,7 @@ __all__ = [
     "generate_shop",
     "write_shop",
     "read_shop",
+    "read_cached_table",
     "TRUTH_COLUMNS",
     "PRODUCT_COLUMNS",
     "TABLES",
@@ -1100,6 +1101,24 @@ def write_shop(shop: SyntheticShop, out_dir) -> Path:
     return out
 
 
+def read_cached_table(directory, name: str) -> pd.DataFrame:
+    """One table of a shop written by ``write_shop`` (``name`` in ``TABLES``), dtypes as
+    generated, read column by column (a lower memory peak than the whole file at once)."""
+    from .io import read_parquet_by_column
+
+    path = Path(directory) / f"{name}.parquet"
+    if not path.exists():
+        raise DataError(
+            f"{directory}: missing {name}.parquet. Write the shop with "
+            "scoring.data.synthetic.write_shop (or `scoring data synth --out DIR`)."
+        )
+    frame = read_parquet_by_column(path)
+    for column in frame.columns:
+        if pd.api.types.is_string_dtype(frame[column]) and frame[column].dtype != "string":
+            frame[column] = frame[column].astype("string")
+    return frame
+
+
 def read_shop(directory) -> SyntheticShop:
     """Read a shop written by ``write_shop``; dtypes as generated.
 
@@ -1114,13 +1133,7 @@ def read_shop(directory) -> SyntheticShop:
             f"{directory}: missing {', '.join(missing)}. Write the shop with "
             "scoring.data.synthetic.write_shop (or `scoring data synth --out DIR`)."
         )
-    tables = {}
-    for name in TABLES:
-        frame = pd.read_parquet(directory / f"{name}.parquet")
-        for column in frame.columns:
-            if pd.api.types.is_string_dtype(frame[column]) and frame[column].dtype != "string":
-                frame[column] = frame[column].astype("string")
-        tables[name] = frame
+    tables = {name: read_cached_table(directory, name) for name in TABLES}
     meta_path = directory / "synthetic.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     kwargs: dict = {"generator_version": 0}
