@@ -6,6 +6,8 @@ Typical use::
     matrix = build_interaction_matrix(shop.transactions, cutoff="2011-06-09")
     model = ItemKNNRecommender(weighting="bm25", K=100).fit(matrix)
     top10 = model.recommend(customer_ids, n=10, filter_already_bought=True)
+    # later: same fitted model, customers' histories up to the scoring day
+    later = model.with_history(transactions, cutoff=as_of + pd.Timedelta(days=1))
 """
 
 from .base import Recommender, load_recommender, topn_dense

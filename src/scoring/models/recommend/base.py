@@ -6,6 +6,7 @@ Every recommender follows one interface::
     model.recommend(customer_ids, n=10, filter_already_bought=False) -> DataFrame
         columns customer_id (string), rank (int, 1..n), product_id (string), score (float)
     model.save(path); Recommender.load(path)
+    model.with_history(transactions, cutoff, events=None) -> copy scoring later histories
 
 Customers not in the fitted matrix (leads, new customers) get the popularity answer of the
 model's ``cold_start_`` recommender. Inactive (discontinued) products are never recommended.
@@ -204,10 +205,22 @@ class Recommender:
     product_ids_ : ndarray of str, shape (n_products,)
     product_names_ : ndarray of str, shape (n_products,)
     active_products_ : ndarray of bool, shape (n_products,)  recommendable products
-    bought_ : csr_matrix float32 (n_customers, n_products)  orders per product before the cutoff
-    cutoff_ : str  ISO day of the matrix cutoff
+    bought_ : csr_matrix float32 (n_customers, n_products)  orders per product before the
+        history cutoff
+    cutoff_ : str  ISO day of the fit matrix cutoff (the catalogue and item-side state)
+    history_cutoff_ : str  ISO day of the customer histories (``cutoff_`` unless the model
+        comes from :meth:`with_history`)
+    matrix_settings_ : dict  the builder arguments of the fitted matrix (weighting, half-life,
+        event weights, discontinued rule, BM25 parameters), re-used by :meth:`with_history`
+    item_length_norm_ : ndarray float32 (n_products,) or None  frozen BM25 product
+        normalisation of the fitted matrix (``weighting="bm25"`` only)
     cold_start_ : PopularityRecommender  answer for unknown customers and the fill of sparse
         models (not set on PopularityRecommender itself)
+
+    Customer side vs item side: ``customer_ids_``, ``bought_`` and each model's per-customer
+    state (buy-again scores, kNN user rows, ALS/BPR user factors) describe the customers'
+    histories; everything else (catalogue, active products, item factors, similarities,
+    popularity, hybrid weights) is item side and only changes with a refit.
     """
 
     sparse_scores: ClassVar[bool] = False
@@ -256,10 +269,101 @@ class Recommender:
         self.active_products_ = np.asarray(matrix.active_products, dtype=bool)
         self.bought_ = sp.csr_matrix(matrix.order_counts, dtype=np.float32)
         self.cutoff_ = str(pd.Timestamp(matrix.cutoff).date())
+        self.history_cutoff_ = self.cutoff_
+        self.matrix_settings_ = dict(matrix.settings)
+        self.item_length_norm_ = (
+            None
+            if matrix.bm25_length_norm is None
+            else np.asarray(matrix.bm25_length_norm, dtype=np.float32)
+        )
         self._fit_cold_start(matrix)
         self._fit(matrix)
         self._customer_index = None
         return self
+
+    # ----------------------------------------------------------------------- with_history
+    def with_history(self, transactions: pd.DataFrame, cutoff, events=None) -> Recommender:
+        """A copy of the fitted model whose customers and histories come from ``transactions``.
+
+        Parameters
+        ----------
+        transactions : DataFrame
+            Canonical purchase lines (customer_id, order_id, timestamp, product_id, quantity);
+            only lines strictly before ``cutoff`` are used.
+        cutoff : str or Timestamp
+            Day of the new histories, e.g. ``as_of + 1 day`` when scoring as of ``as_of``.
+            Ages (time decay, buy-again recency) are counted in days to this cutoff.
+        events : DataFrame, optional
+            Canonical events; used only when the model was fitted with events (same event
+            weights).
+
+        Returns
+        -------
+        Recommender of the same class. Its customer side (``customer_ids_``, ``bought_``,
+        per-customer state) is rebuilt from the new histories with the fitted matrix settings
+        (``matrix_settings_``: weighting, half-life, event weights; BM25 with the frozen
+        product normalisation) on the fitted catalogue: products unknown to the model are
+        ignored, customers without a line of a known product get the cold-start answer, as
+        do customers absent from ``transactions``. The item side (catalogue, active
+        products, item factors, similarities, popularity, hybrid weights) is shared with
+        ``self`` unchanged, so the discontinued-product rule stays that of the fit.
+
+        A customer's recommendations depend only on the customer's own lines (and the
+        fitted model), never on which other customers are in ``transactions``; with the
+        fit's transactions and cutoff the copy recommends exactly what ``self`` does.
+        Per model: buy-again and item-kNN read the new rows; ALS solves the user factors of
+        the new rows exactly against the fitted item factors; BPR keeps the fitted user
+        factors (customers new since the fit get the cold-start answer); popularity only
+        updates ``bought_`` (for ``filter_already_bought``); hybrid: every component's
+        ``with_history``.
+        """
+        return self._with_history(transactions, cutoff, events, {})
+
+    def _with_history(self, transactions, cutoff, events, cache: dict) -> Recommender:
+        self._check_fitted()
+        settings = getattr(self, "matrix_settings_", None)
+        if not settings:
+            raise DataError(
+                f"{type(self).__name__}.with_history: the model does not record the settings "
+                "of the matrix it was fitted on (saved before with_history existed, or fitted on "
+                "a hand-made InteractionMatrix); refit it with build_interaction_matrix / "
+                "fit_recommender."
+            )
+        matrix = self._history_matrix(transactions, cutoff, events, cache)
+        model = copy.copy(self)
+        model._apply_history(matrix, transactions, cutoff, events, cache)
+        model.history_cutoff_ = str(pd.Timestamp(matrix.cutoff).date())
+        model._customer_index = None
+        return model
+
+    def _history_matrix(self, transactions, cutoff, events, cache: dict) -> InteractionMatrix:
+        """The new histories as a matrix on the fitted catalogue (cached per settings)."""
+        from .matrix import build_interaction_matrix
+
+        settings = dict(self.matrix_settings_)
+        if settings.get("event_weights") is None:  # fitted without events
+            events = None
+        key = json.dumps(settings, sort_keys=True, default=str)
+        if key not in cache:
+            cache[key] = build_interaction_matrix(
+                transactions,
+                cutoff,
+                events=events,
+                catalogue=self.product_ids_,
+                bm25_length_norm=self.item_length_norm_,
+                **settings,
+            )
+        return cache[key]
+
+    def _apply_history(self, matrix: InteractionMatrix, transactions, cutoff, events, cache):
+        """Replace the customer side of this (copied) model by the rows of ``matrix``."""
+        self.customer_ids_ = np.asarray(matrix.customer_ids, dtype=str)
+        self.bought_ = sp.csr_matrix(matrix.order_counts, dtype=np.float32)
+        self._set_user_state(matrix)
+
+    def _set_user_state(self, matrix: InteractionMatrix) -> None:
+        """Per-customer fitted state from a matrix (same rows as ``customer_ids_``)."""
+        raise NotImplementedError
 
     def _fit_cold_start(self, matrix: InteractionMatrix) -> None:
         from .popularity import PopularityRecommender
@@ -374,7 +478,7 @@ class Recommender:
         n : int
             Products per customer.
         filter_already_bought : bool
-            Leave out products the customer bought before the cutoff.
+            Leave out products the customer bought before the (history) cutoff.
 
         Returns
         -------

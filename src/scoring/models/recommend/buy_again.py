@@ -42,6 +42,10 @@ class BuyAgainRecommender(Recommender):
     def _fit(self, matrix: InteractionMatrix) -> None:
         if self.half_life_days is not None and not self.half_life_days > 0:
             raise DataError(f"half_life_days={self.half_life_days!r} must be > 0 (days) or None.")
+        self._set_user_state(matrix)
+
+    def _set_user_state(self, matrix: InteractionMatrix) -> None:
+        """Buy-again score of every bought cell of ``matrix`` (days to its cutoff)."""
         counts = matrix.order_counts.tocsr()
         days = matrix.days_since_last_purchase.tocsr()
         if not (

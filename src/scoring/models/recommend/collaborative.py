@@ -120,7 +120,10 @@ class _MatrixFactorization(_SimilarItemsMixin, Recommender):
 class ALSRecommender(_MatrixFactorization):
     """Implicit-feedback ALS (Hu, Koren & Volinsky 2008) via ``implicit.cpu.als``.
 
-    Confidence of a cell = 1 + alpha * weight (implicit scales the matrix by alpha).
+    Confidence of a bought cell = alpha * weight, of the other cells 1 (implicit's
+    convention: it scales the matrix by alpha). After implicit's sweeps the user factors are
+    solved exactly against the final item factors (see ``_set_user_state``), the same solve
+    that :meth:`with_history` applies to later histories.
 
     Parameters
     ----------
@@ -171,8 +174,39 @@ class ALSRecommender(_MatrixFactorization):
                 random_state=self.random_state,
             )
             _fit_quietly(model, sp.csr_matrix(matrix.user_items, dtype=np.float32))
-        self.user_factors_ = np.ascontiguousarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+        # implicit's last sweep leaves the user factors of the previous item factors (and
+        # conjugate-gradient approximations): solve them exactly against the final item
+        # factors, the same solve as with_history, so both give the same recommendations
+        self._set_user_state(matrix)
+
+    def _set_user_state(self, matrix: InteractionMatrix) -> None:
+        """User factors = exact ALS least-squares solve of each row against the item factors.
+
+        Row u: ``(Y'Y + reg I + Y' (C_u - I) Y) x_u = Y' C_u p_u`` with confidences
+        ``alpha * weight`` (implicit's ``recalculate_user``, Cholesky per row in C on
+        ``num_threads`` threads, BLAS limited to one thread): each row only reads its own
+        cells and the fitted item factors, so any subset of customers gets the same factors.
+        Shape (n_customers, factors), float32; rows without cells are 0.
+        """
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        user_items = sp.csr_matrix(matrix.user_items, dtype=np.float32)
+        n_rows, d = user_items.shape[0], self.item_factors_.shape[1]
+        if n_rows == 0:
+            self.user_factors_ = np.zeros((0, d), dtype=np.float32)
+            return
+        model = AlternatingLeastSquares(
+            factors=d,
+            regularization=self.regularization,
+            alpha=self.alpha,
+            num_threads=self.num_threads,
+            random_state=self.random_state,
+        )
+        model.item_factors = self.item_factors_
+        with threadpool_limits(1, "blas"):
+            factors = model.recalculate_user(np.arange(n_rows), user_items)
+        self.user_factors_ = np.ascontiguousarray(factors, dtype=np.float32)
 
 
 class BPRRecommender(_MatrixFactorization):
@@ -230,6 +264,17 @@ class BPRRecommender(_MatrixFactorization):
             _fit_quietly(model, sp.csr_matrix(matrix.user_items, dtype=np.float32))
         self.user_factors_ = np.ascontiguousarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+
+    def _apply_history(self, matrix: InteractionMatrix, transactions, cutoff, events, cache):
+        """BPR user factors come from SGD over the whole fit, with no exact per-customer
+        update: customers known at fit keep their fitted factors (their new purchases still
+        update ``bought_``, i.e. what ``filter_already_bought`` leaves out); customers new
+        since the fit are left out of ``customer_ids_`` and get the cold-start answer."""
+        fitted_rows = pd.Index(self.customer_ids_).get_indexer(matrix.customer_ids)
+        keep = fitted_rows >= 0
+        self.customer_ids_ = np.asarray(matrix.customer_ids, dtype=str)[keep]
+        self.bought_ = sp.csr_matrix(matrix.order_counts, dtype=np.float32)[np.flatnonzero(keep)]
+        self.user_factors_ = np.ascontiguousarray(self.user_factors_[fitted_rows[keep]])
 
 
 class ItemKNNRecommender(_SimilarItemsMixin, Recommender):
@@ -301,6 +346,10 @@ class ItemKNNRecommender(_SimilarItemsMixin, Recommender):
         similarity.sort_indices()
         self.similarity_ = similarity
         self.user_items_ = user_items
+
+    def _set_user_state(self, matrix: InteractionMatrix) -> None:
+        """The customers' weighted rows (n_customers, n_products), scored against similarity_."""
+        self.user_items_ = sp.csr_matrix(matrix.user_items, dtype=np.float32)
 
     _has_sparse_scores = True
 

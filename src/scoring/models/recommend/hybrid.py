@@ -6,6 +6,7 @@ import copy
 from collections.abc import Mapping
 
 import numpy as np
+import scipy.sparse as sp
 
 from scoring.data.errors import DataError
 
@@ -116,6 +117,19 @@ class HybridRecommender(Recommender):
                 )
             fitted[name] = copy.deepcopy(template).fit(m)
         self.components_ = fitted
+
+    def _set_user_state(self, matrix: InteractionMatrix) -> None:
+        raise NotImplementedError("HybridRecommender updates its components in _apply_history")
+
+    def _apply_history(self, matrix: InteractionMatrix, transactions, cutoff, events, cache):
+        """Own rows from ``matrix`` (its fitted settings); each component's ``with_history``
+        on its own fitted settings (matrices with equal settings are built once)."""
+        self.customer_ids_ = np.asarray(matrix.customer_ids, dtype=str)
+        self.bought_ = sp.csr_matrix(matrix.order_counts, dtype=np.float32)
+        self.components_ = {
+            name: model._with_history(transactions, cutoff, events, cache)
+            for name, model in self.components_.items()
+        }
 
     def _score_rows(self, rows: np.ndarray) -> np.ndarray:
         ids = self.customer_ids_[rows]

@@ -60,6 +60,10 @@ class InteractionMatrix:
         Day at which the matrix is observed (interactions strictly before it).
     settings : dict
         The builder arguments (weighting, half-life, event weights, ...).
+    bm25_length_norm : ndarray of float32, shape (n_products,), or None
+        BM25 length normalisation per product (``weighting="bm25"`` only): the one statistic
+        of the weighting that pools customers. A model keeps it so that a later customer
+        history (:meth:`Recommender.with_history`) is weighted exactly as at fit time.
     """
 
     user_items: sp.csr_matrix
@@ -72,6 +76,7 @@ class InteractionMatrix:
     active_products: np.ndarray
     cutoff: pd.Timestamp
     settings: dict = field(default_factory=dict)
+    bm25_length_norm: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -108,6 +113,7 @@ class InteractionMatrix:
             active_products=self.active_products,
             cutoff=self.cutoff,
             settings=dict(self.settings),
+            bm25_length_norm=self.bm25_length_norm,
         )
 
 
@@ -123,6 +129,42 @@ def _day_index(timestamps: pd.Series, cutoff: pd.Timestamp) -> np.ndarray:
     return days.to_numpy(dtype=np.float64)
 
 
+def bm25_weight(
+    weights: sp.csr_matrix, k1: float, b: float, length_norm: np.ndarray | None = None
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """BM25 of a customer x product matrix, per product (implicit's ``bm25_weight(X.T).T``).
+
+    ``weights``: CSR (n_customers, n_products). The customer "idf" ``log(n_products) -
+    log1p(products of the customer)`` only reads the customer's own row; the product length
+    normalisation ``(1 - b) + b * total(product) / mean total`` pools every customer, so it
+    can be passed in (frozen at fit time) to weight any set of customers the same way.
+    Same operations and dtypes as implicit 0.7's ``bm25_weight``, hence the same numbers.
+
+    Returns (weighted float64 COO-derived CSR (n_customers, n_products), length_norm
+    (n_products,)).
+    """
+    X = sp.coo_matrix(weights.T)  # products x customers, as implicit's examples
+    idf = np.log(float(X.shape[0])) - np.log1p(np.bincount(X.col, minlength=X.shape[1]))
+    if length_norm is None:
+        row_sums = np.ravel(X.sum(axis=1))
+        average_length = row_sums.mean() if X.nnz else 1.0
+        length_norm = (1.0 - b) + b * row_sums / average_length
+    X.data = X.data * (k1 + 1.0) / (k1 * length_norm[X.row] + X.data) * idf[X.col]
+    return sp.csr_matrix(X.T), length_norm
+
+
+def tfidf_weight(weights: sp.csr_matrix) -> sp.csr_matrix:
+    """TF-IDF per product (implicit's ``tfidf_weight(X.T).T``): sqrt(weight) x customer idf.
+
+    The idf ``log(n_products) - log1p(products of the customer)`` reads the customer's row
+    only, so any subset of customers is weighted as in the full matrix.
+    """
+    X = sp.coo_matrix(weights.T)
+    idf = np.log(float(X.shape[0])) - np.log1p(np.bincount(X.col, minlength=X.shape[1]))
+    X.data = np.sqrt(X.data) * idf[X.col]
+    return sp.csr_matrix(X.T)
+
+
 def _check_transactions(transactions: pd.DataFrame) -> None:
     missing = [c for c in ("customer_id", "timestamp", "product_id") if c not in transactions]
     if missing:
@@ -131,7 +173,7 @@ def _check_transactions(transactions: pd.DataFrame) -> None:
             "timestamp and product_id per order line. Load the shop with "
             "scoring.data.load_dataset / load_files so the columns are canonical."
         )
-    if not transactions["product_id"].notna().any():
+    if len(transactions) and not transactions["product_id"].notna().any():
         raise DataError(
             "transactions: column 'product_id' is empty in all "
             f"{len(transactions)} rows (e.g. CDNOW has no products); product recommendations "
@@ -149,6 +191,9 @@ def build_interaction_matrix(
     discontinued_after_days: float | None = 90,
     bm25_k1: float = 1.2,
     bm25_b: float = 0.75,
+    *,
+    catalogue=None,
+    bm25_length_norm: np.ndarray | None = None,
 ) -> InteractionMatrix:
     """Build the customer x product matrix from purchases strictly before ``cutoff``.
 
@@ -176,6 +221,12 @@ def build_interaction_matrix(
         marked inactive and never recommended. None keeps every product active.
     bm25_k1, bm25_b : float
         BM25 parameters when ``weighting="bm25"``.
+    catalogue : array-like of str, optional
+        Fixed product columns (a fitted model's ``product_ids_``): lines and events of other
+        products are ignored, and no purchase before the cutoff is not an error (the matrix
+        then has no rows). Default: the products sold before the cutoff.
+    bm25_length_norm : ndarray (n_products,), optional
+        Frozen BM25 product normalisation (see :func:`bm25_weight`), with ``catalogue``.
 
     Returns
     -------
@@ -203,23 +254,30 @@ def build_interaction_matrix(
             examples(codes[non_product]),
         )
         tx = tx.loc[~non_product.to_numpy()]
-    if tx.empty:
+    if tx.empty and catalogue is None:
         raise DataError(
             f"transactions: no purchase line with a product before the cutoff {cutoff.date()}; "
             "choose a later cutoff or check the timestamp/product_id columns."
         )
 
     tx = tx.sort_values("timestamp", kind="stable")
+    if catalogue is None:
+        product_codes, product_ids = pd.factorize(tx["product_id"].astype("string"), sort=True)
+        product_ids = np.asarray(product_ids, dtype=str)
+    else:  # a fitted model's catalogue: other products are unknown to it
+        product_ids = np.asarray(catalogue, dtype=str)
+        product_codes = pd.Index(product_ids).get_indexer(
+            tx["product_id"].astype("string").to_numpy(dtype=str)
+        )
+        tx, product_codes = tx.loc[product_codes >= 0], product_codes[product_codes >= 0]
     customer_codes, customer_ids = pd.factorize(tx["customer_id"].astype("string"), sort=True)
-    product_codes, product_ids = pd.factorize(tx["product_id"].astype("string"), sort=True)
     customer_ids = np.asarray(customer_ids, dtype=str)
-    product_ids = np.asarray(product_ids, dtype=str)
     age = _day_index(tx["timestamp"], cutoff)
     if "order_id" in tx and tx["order_id"].notna().all():
         order_key = pd.factorize(tx["order_id"].astype("string"))[0]
     else:  # no order ids: one order per customer and timestamp
         order_key = (
-            pd.factorize(tx["timestamp"])[0].astype(np.int64) * (customer_codes.max() + 1)
+            pd.factorize(tx["timestamp"])[0].astype(np.int64) * (customer_codes.max(initial=-1) + 1)
             + customer_codes
         )
     quantity = tx["quantity"].to_numpy(dtype=np.float64) if "quantity" in tx else np.ones(len(tx))
@@ -277,14 +335,11 @@ def build_interaction_matrix(
                 m[order] for m in (weights, order_counts, days_since)
             )
 
+    length_norm = None
     if weighting == "bm25":
-        from implicit.nearest_neighbours import bm25_weight
-
-        weights = bm25_weight(weights.T, K1=bm25_k1, B=bm25_b).T
+        weights, length_norm = bm25_weight(weights, bm25_k1, bm25_b, bm25_length_norm)
     elif weighting == "tfidf":
-        from implicit.nearest_neighbours import tfidf_weight
-
-        weights = tfidf_weight(weights.T).T
+        weights = tfidf_weight(weights)
     weights = sp.csr_matrix(weights, dtype=np.float32)
     weights.eliminate_zeros()
     weights.sort_indices()
@@ -323,6 +378,7 @@ def build_interaction_matrix(
             "bm25_k1": bm25_k1,
             "bm25_b": bm25_b,
         },
+        bm25_length_norm=length_norm,
     )
 
 

@@ -46,6 +46,9 @@ class PopularityRecommender(Recommender):
     def _fit_cold_start(self, matrix: InteractionMatrix) -> None:
         pass
 
+    def _set_user_state(self, matrix: InteractionMatrix) -> None:
+        """Popularity is item side: new histories only change ``bought_`` (filtering)."""
+
     def _fit(self, matrix: InteractionMatrix) -> None:
         if not self.window_days > 0:
             raise DataError(f"window_days={self.window_days!r} must be > 0 (days).")
