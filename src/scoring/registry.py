@@ -4,9 +4,10 @@ The fitted ``CustomerScorer`` (segment rules, BTYD and Gamma-Gamma, the LightGBM
 model, recommender, offer policy and config) is pickled as one artifact of a pyfunc model named
 ``customer-scorer``. Its input is canonical transaction lines (signature and input example
 logged; the example holds made-up ids, never personal data); its output the scoring table.
-The pyfunc input has no event table: a scorer whose churn features were trained with the
-shop's events refuses it with a clear error; score such shops with ``scoring score`` (which
-reads the events) or ``load_scorer``.
+Shops with events: the pyfunc input is one table, so event rows travel in it, marked by a
+non-empty ``event_type`` (``email_open``, ``cart_add``, ...; ``amount`` empty); rows without an
+``event_type`` are order lines. A scorer whose features were trained with events refuses
+input without any.
 
 Security: loading a pyfunc model unpickles code. Load only models from the project's own
 registry (``models:/customer-scorer@champion``), never a model file from elsewhere.
@@ -43,14 +44,24 @@ class ScorerModel(mlflow.pyfunc.PythonModel):
             self.scorer: CustomerScorer = pickle.load(handle)
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):
-        from .data.cleaning import clean_transactions
+        from .data.cleaning import clean_events, clean_transactions
         from .data.schema import ShopData
 
         # The input goes through the data layer's rules like any file would.
         as_of = (params or {}).get("as_of") or None
+        events = None
+        if "event_type" in model_input:
+            is_event = model_input["event_type"].notna() & (
+                model_input["event_type"].astype("string").str.strip() != "")
+            event_columns = [c for c in ("customer_id", "timestamp", "event_type", "product_id")
+                             if c in model_input]
+            events, _, _ = clean_events(model_input.loc[is_event, event_columns],
+                                        "model input events", as_of=as_of)
+            model_input = model_input.loc[~is_event].drop(columns="event_type")
         transactions, quarantine, report = clean_transactions(model_input, "model input",
                                                               as_of=as_of)
         shop = ShopData(name="pyfunc-input", transactions=transactions, quarantine=quarantine,
+                        events=events if events is not None and len(events) else None,
                         rows_in=report["rows_in"], reports={"transactions": report},
                         as_of=pd.Timestamp(as_of or transactions["timestamp"].max()))
         scores, _ = self.scorer.score(shop, shop.as_of)
@@ -58,7 +69,8 @@ class ScorerModel(mlflow.pyfunc.PythonModel):
 
 
 def input_example(scorer: CustomerScorer) -> pd.DataFrame:
-    """Three made-up order lines in the input schema (no personal data)."""
+    """Three made-up order lines in the input schema (no personal data), plus a made-up
+    event row when the scorer's features use events."""
     example = pd.DataFrame({
         "customer_id": ["example-1", "example-1", "example-2"],
         "order_id": ["example-order-1", "example-order-2", "example-order-3"],
@@ -71,6 +83,12 @@ def input_example(scorer: CustomerScorer) -> pd.DataFrame:
         example["country"] = ["Example Country"] * 3
     if "product_id" in scorer.input_columns_:
         example["product_id"] = list(scorer.recommender_.product_ids_[:3])
+    if getattr(scorer.churn_model_, "uses_events_", False):
+        event = {"customer_id": "example-1", "timestamp": pd.Timestamp("2011-03-02 08:00"),
+                 "event_type": "email_open"}
+        example["event_type"] = None
+        example = pd.concat([example, pd.DataFrame([event])], ignore_index=True)
+        example["event_type"] = example["event_type"].astype("string")
     return example
 
 
@@ -123,7 +141,8 @@ def should_promote(client: MlflowClient, dataset: str, metrics: dict[str, float]
     for name, direction in CHAMPION_METRICS.items():
         if name not in metrics or name not in champion.tags:
             continue
-        old, new = float(champion.tags[name]), float(metrics[name])
+        # tags hold 6 decimals: compare at that precision, or float noise blocks a tie
+        old, new = float(champion.tags[name]), round(float(metrics[name]), 6)
         if (direction == "higher" and new < old) or (direction == "lower" and new > old):
             worse.append(f"{name} {new:.4f} vs {old:.4f}")
     if worse:

@@ -216,18 +216,24 @@ class CustomerScorer:
             out["cart_abandoner"] = flags.reindex(out.index).fillna(False).astype(bool)
             out["email_engagement"] = email_engagement(ev, as_of, None, cfg.segments).reindex(
                 out.index)
-        ids, names = self._recommendations(out.index)
+        # the customers' histories in this input (a later as-of sees later purchases); the
+        # product side (catalogue, factors, similarities, weights) stays as fitted
+        recommender = None if self.recommender_ is None else self.recommender_.with_history(
+            tx, as_of + pd.Timedelta(days=1), events=events)
+        ids, names = self._recommendations(out.index, recommender)
         out["recommended_product_ids"] = ids
         out["recommended_product_names"] = names
         out.index.name = "customer_id"
         return out.reset_index()[list(PER_CUSTOMER_COLUMNS)]
 
-    def _recommendations(self, customer_ids) -> tuple[list, list]:
-        """Top-n product ids and names per customer (lists; empty without products)."""
+    def _recommendations(self, customer_ids, recommender=None) -> tuple[list, list]:
+        """Top-n product ids and names per customer (lists; empty without products), from
+        ``recommender`` (default: the fitted one, whose unknown customers get popularity)."""
         n_customers = len(customer_ids)
-        if self.recommender_ is None:
+        recommender = recommender if recommender is not None else self.recommender_
+        if recommender is None:
             return [[] for _ in range(n_customers)], [[] for _ in range(n_customers)]
-        recs = self.recommender_.recommend(np.asarray(customer_ids, dtype=str),
+        recs = recommender.recommend(np.asarray(customer_ids, dtype=str),
                                            n=self.config.n_recommendations,
                                            filter_already_bought=self.config.filter_already_bought)
         # recommend() returns each customer's rows together, in input order, best first:

@@ -62,8 +62,9 @@ TRANSACTION_INPUT_COLUMNS: tuple[str, ...] = (
 )
 """Transaction columns shipped to the executors (those present in the input): what
 ``CustomerScorer.score_customers`` reads, plus ``product_id`` (part of the model's input)."""
-EVENT_INPUT_COLUMNS: tuple[str, ...] = ("customer_id", "timestamp", "event_type")
-"""Event columns shipped to the executors (what the cart and e-mail flags read)."""
+EVENT_INPUT_COLUMNS: tuple[str, ...] = ("customer_id", "timestamp", "event_type", "product_id")
+"""Event columns shipped to the executors (what the cart and e-mail flags, the churn features
+and the recommender's customer histories read)."""
 ROWS_PER_BUCKET = 500_000
 """Default bucket size in order lines: about 100 MB of pandas per bucket in a Python worker."""
 CHECK_SAMPLE_ROWS = 100_000
