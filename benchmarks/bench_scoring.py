@@ -10,7 +10,7 @@ Steps, each in its own Python process so that every peak-memory figure belongs t
    regenerate), write the cleaned canonical tables as Parquet for Spark, fit the scorer
    (``CustomerScorer().fit``, timed on its own) and pickle it.
 2. pandas: load the shop through the data layer (timed), then score it exactly as
-   ``CustomerScorer.score`` does (``check_input``, ``score_customers``, ``finalize``; each step
+   ``CustomerScorer.score`` does (``check_input``, ``score_customers_in_chunks``, ``finalize``; each step
    timed, with its own peak resident memory from a 0.2 s sampler).
 3. spark: ``score_parquet_with_spark`` on the Parquet files with a new session (``local[2]``).
    The driver JVM and the Python workers are child processes: the sampled peak of the whole
@@ -189,8 +189,8 @@ def score_pandas(steps: Steps, shop, work: Path, name: str) -> dict:
     scorer = pickle.loads((work / "scorer.pkl").read_bytes())
     as_of = prepared_as_of(work)
     steps.run("check_input", scorer.check_input, shop.transactions)
-    per_customer = steps.run("score_customers", scorer.score_customers, shop.transactions,
-                             as_of, shop.events, shop.customers)  # fmt: skip
+    per_customer = steps.run("score_customers", scorer.score_customers_in_chunks,
+                             shop.transactions, as_of, shop.events)  # fmt: skip
     scores, _ = steps.run("finalize", scorer.finalize, per_customer, as_of, shop.customers)
     scores.to_parquet(work / f"scores-{name}.parquet", index=False)
     scoring = ("check_input", "score_customers", "finalize")

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.data import load_dataset
 from scoring.data.errors import DataError
 from scoring.evaluation.recommend_eval import (
     RecommenderEvaluation,
@@ -31,13 +30,9 @@ CUTOFF = pd.Timestamp("2011-03-01")
 
 
 @pytest.fixture(scope="module")
-def transactions() -> pd.DataFrame:
+def transactions(online_retail_sample) -> pd.DataFrame:
     """Online Retail II, 700 sampled customers, up to 2011-06-01 (fast but real)."""
-    tx = load_dataset("online-retail-ii").transactions
-    customers = np.sort(tx["customer_id"].unique().to_numpy(dtype=str))
-    sample = np.random.default_rng(7).choice(customers, size=700, replace=False)
-    keep = tx["customer_id"].isin(sample) & (tx["timestamp"] < "2011-06-01")
-    return tx.loc[keep].reset_index(drop=True)
+    return online_retail_sample(700, seed=7, end="2011-06-01")
 
 
 @pytest.fixture(scope="module")

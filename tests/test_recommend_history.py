@@ -33,13 +33,9 @@ HISTORY_CUTOFF = pd.Timestamp("2011-06-01")
 
 
 @pytest.fixture(scope="module")
-def transactions() -> pd.DataFrame:
+def transactions(online_retail_sample) -> pd.DataFrame:
     """Online Retail II, 700 sampled customers, purchases before HISTORY_CUTOFF."""
-    tx = load_dataset("online-retail-ii").transactions
-    customers = np.sort(tx["customer_id"].unique().to_numpy(dtype=str))
-    sample = np.random.default_rng(11).choice(customers, size=700, replace=False)
-    keep = tx["customer_id"].isin(sample) & (tx["timestamp"] < HISTORY_CUTOFF)
-    return tx.loc[keep].reset_index(drop=True)
+    return online_retail_sample(700, seed=11, end=HISTORY_CUTOFF)
 
 
 @pytest.fixture(scope="module")

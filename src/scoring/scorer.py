@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .data.errors import DataError
-from .data.schema import ShopData
+from .data.schema import ShopData, rows_before
 from .features.rfm import rfm_summary
 from .models.btyd import BetaGeoModel, ParetoNBDModel
 from .models.gamma_gamma import GammaGammaModel, customer_lifetime_value
@@ -50,6 +50,9 @@ from .segments import (
 
 TRANSACTION_MODELS = {"bgnbd": BetaGeoModel, "paretonbd": ParetoNBDModel}
 CHURN_MODELS: tuple[str, ...] = ("lgbm_hybrid", "btyd")
+CUSTOMERS_PER_CHUNK = 100_000
+"""The pandas engine scores customers in chunks of this many (an execution setting, not part
+of the model): the intermediate tables of one chunk of a 1M-customer shop take about 2 GB."""
 LGBM_INPUT_COLUMNS: tuple[str, ...] = ("order_id", "quantity", "country")
 """Transaction columns the LightGBM features read when the training data had them."""
 
@@ -87,7 +90,6 @@ class ScoringConfig:
     filter_already_bought: bool = False
     budget: float | None = None
     min_customers: int = 50
-    customers_per_chunk: int = 250_000
     segments: SegmentConfig = field(default_factory=SegmentConfig)
     offers: OfferPolicy = field(default_factory=OfferPolicy)
 
@@ -111,7 +113,7 @@ class CustomerScorer:
     def fit(self, shop: ShopData, as_of=None) -> CustomerScorer:
         cfg = self.config
         as_of = pd.Timestamp(as_of if as_of is not None else shop.as_of).normalize()
-        tx = shop.transactions.loc[shop.transactions["timestamp"] < as_of + pd.Timedelta(days=1)]
+        tx = rows_before(shop.transactions, as_of + pd.Timedelta(days=1))
         n = tx["customer_id"].nunique()
         if n < cfg.min_customers:
             raise DataError(f"{shop.name}: only {n:,} customers with orders up to {as_of.date()}; "
@@ -189,7 +191,7 @@ class CustomerScorer:
         """
         cfg = self.config
         as_of = pd.Timestamp(as_of).normalize().as_unit("ns")
-        tx = transactions.loc[transactions["timestamp"] < as_of + pd.Timedelta(days=1)]
+        tx = rows_before(transactions, as_of + pd.Timedelta(days=1))
         activity = customer_activity(tx, as_of)
         rfm = rfm_summary(tx, as_of).reindex(activity.index)
         out = activity.join(rfm)
@@ -296,8 +298,10 @@ class CustomerScorer:
                    "model_version": self.version_, **summary}
         return scores, summary
 
-    def score(self, shop: ShopData, as_of=None) -> tuple[pd.DataFrame, dict]:
-        """The scoring table and the campaign summary for a shop as of a date."""
+    def score(self, shop: ShopData, as_of=None,
+              customers_per_chunk: int = CUSTOMERS_PER_CHUNK) -> tuple[pd.DataFrame, dict]:
+        """The scoring table and the campaign summary for a shop as of a date (customers
+        scored ``customers_per_chunk`` at a time)."""
         as_of = pd.Timestamp(as_of if as_of is not None else shop.as_of).normalize().as_unit("ns")
         self.check_input(shop.transactions)
         if getattr(self.churn_model_, "uses_events_", False) and shop.events is None:
@@ -305,11 +309,20 @@ class CustomerScorer:
                 f"model {self.version_} was fitted with the shop's events (email, site and cart "
                 "events feed its churn features); the scoring input has none: pass --events "
                 "or refit without events")
-        parts = [self.score_customers(tx, as_of, events)
-                 for tx, events in customer_chunks(shop.transactions, shop.events,
-                                                   self.config.customers_per_chunk)]
-        per_customer = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        per_customer = self.score_customers_in_chunks(shop.transactions, as_of, shop.events,
+                                                      customers_per_chunk)
         return self.finalize(per_customer, as_of, shop.customers)
+
+    def score_customers_in_chunks(self, transactions: pd.DataFrame, as_of,
+                                  events: pd.DataFrame | None = None,
+                                  customers_per_chunk: int = CUSTOMERS_PER_CHUNK
+                                  ) -> pd.DataFrame:
+        """``score_customers`` over chunks of ``customers_per_chunk`` customers (the pandas
+        engine's memory bound); the same rows as one call."""
+        parts = [self.score_customers(tx, as_of, chunk_events)
+                 for tx, chunk_events in customer_chunks(transactions, events,
+                                                         customers_per_chunk)]
+        return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
 
 def customer_chunks(transactions: pd.DataFrame, events: pd.DataFrame | None,
@@ -323,16 +336,17 @@ def customer_chunks(transactions: pd.DataFrame, events: pd.DataFrame | None,
     if n_chunks <= 1:
         yield transactions, events
         return
-    row_chunk = codes % n_chunks
-    row_order = np.argsort(row_chunk, kind="stable")
-    row_bounds = np.searchsorted(row_chunk[row_order], np.arange(n_chunks + 1))
+    # one small chunk number per row (int32), then one boolean pass per chunk: no
+    # row-sized index arrays beyond the chunk being scored
+    row_chunk = (codes % n_chunks).astype(np.int32)
+    del codes
+    event_chunk = None
     if events is not None:
-        event_chunk = pd.Index(uniques).get_indexer(events["customer_id"])
-        event_chunk = np.where(event_chunk >= 0, event_chunk % n_chunks, -1)
-        event_order = np.argsort(event_chunk, kind="stable")
-        event_bounds = np.searchsorted(event_chunk[event_order], np.arange(n_chunks + 1))
+        event_codes = pd.Index(uniques).get_indexer(events["customer_id"])
+        event_chunk = np.where(event_codes >= 0, event_codes % n_chunks, -1).astype(np.int32)
+        del event_codes
     for k in range(n_chunks):
         chunk_events = None
-        if events is not None:
-            chunk_events = events.iloc[event_order[event_bounds[k]:event_bounds[k + 1]]]
-        yield transactions.iloc[row_order[row_bounds[k]:row_bounds[k + 1]]], chunk_events
+        if event_chunk is not None:
+            chunk_events = events.iloc[np.flatnonzero(event_chunk == k)]
+        yield transactions.iloc[np.flatnonzero(row_chunk == k)], chunk_events

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .data.schema import ShopData
+from .data.schema import ShopData, rows_before
 
 LIFECYCLE_STAGES = ("lead", "first_time", "second_order", "loyal", "lapsed", "sleeping")
 
@@ -76,7 +76,7 @@ def customer_activity(transactions: pd.DataFrame, as_of) -> pd.DataFrame:
     """Per customer with an order up to ``as_of``: n_orders, revenue, first/last order,
     days_since_last_order, tenure_days."""
     as_of_day = pd.Timestamp(as_of).normalize()
-    tx = transactions.loc[transactions["timestamp"] < as_of_day + pd.Timedelta(days=1)]
+    tx = rows_before(transactions, as_of_day + pd.Timedelta(days=1))
     grouped = tx.groupby("customer_id", sort=True)
     activity = pd.DataFrame({
         "n_orders": grouped["order_id"].nunique().astype("int64"),

@@ -137,6 +137,16 @@ def _to_string(values: pd.Series) -> pd.Series:
     return map_chunks(values, _stripped)
 
 
+def _optional_string(raw: pd.DataFrame, column: str, present: bool | None = None) -> pd.Series:
+    """``_to_string`` of a column, or all <NA> when the input lacks it (or ``present`` is
+    False)."""
+    if present is None:
+        present = column in raw
+    if present:
+        return _to_string(raw[column])
+    return pd.Series(pd.NA, index=raw.index, dtype="string")
+
+
 def _lower_stripped(values: pd.Series) -> pd.Series:
     return _stripped(values).str.lower()
 
@@ -485,20 +495,12 @@ def clean_transactions(
     frame = pd.DataFrame(index=raw.index)
     frame["customer_id"] = customer_id_to_string(raw["customer_id"])
     has_order_ids = "order_id" in raw and raw["order_id"].notna().any()
-    frame["order_id"] = (
-        _to_string(raw["order_id"])
-        if has_order_ids
-        else pd.Series(pd.NA, index=raw.index, dtype="string")
-    )
+    frame["order_id"] = _optional_string(raw, "order_id", has_order_ids)
     frame["timestamp"] = parse_timestamps(
         raw["timestamp"], "timestamp", source, date_format, max_invalid_share
     )
     for column in ("product_id", "product_name"):
-        frame[column] = (
-            _to_string(raw[column])
-            if column in raw
-            else pd.Series(pd.NA, index=raw.index, dtype="string")
-        )
+        frame[column] = _optional_string(raw, column)
     numbers = {
         c: parse_numbers(raw[c], c, source, max_invalid_share)
         for c in ("quantity", "unit_price", "amount")
@@ -519,11 +521,7 @@ def clean_transactions(
         frame["amount"] = numbers["amount"]
         frame["unit_price"] = frame["amount"] / frame["quantity"].where(frame["quantity"] != 0)
     del numbers
-    frame["country"] = (
-        _to_string(raw["country"])
-        if "country" in raw
-        else pd.Series(pd.NA, index=raw.index, dtype="string")
-    )
+    frame["country"] = _optional_string(raw, "country")
     if consume:
         raw.drop(columns=raw.columns, inplace=True)
     if not has_order_ids:
@@ -579,11 +577,7 @@ def clean_customers(
     frame = pd.DataFrame(index=raw.index)
     frame["customer_id"] = customer_id_to_string(raw["customer_id"])
     for column in ("email", "first_name", "last_name", "gender", "country"):
-        frame[column] = (
-            _to_string(raw[column])
-            if column in raw
-            else pd.Series(pd.NA, index=raw.index, dtype="string")
-        )
+        frame[column] = _optional_string(raw, column)
     if "signup_at" in raw:
         frame["signup_at"] = parse_timestamps(raw["signup_at"], "signup_at", source)
     else:
@@ -631,11 +625,7 @@ def clean_events(
     frame["customer_id"] = customer_id_to_string(raw["customer_id"])
     frame["timestamp"] = parse_timestamps(raw["timestamp"], "timestamp", source)
     frame["event_type"] = map_chunks(raw["event_type"], _lower_stripped)
-    frame["product_id"] = (
-        _to_string(raw["product_id"])
-        if "product_id" in raw
-        else pd.Series(pd.NA, index=raw.index, dtype="string")
-    )
+    frame["product_id"] = _optional_string(raw, "product_id")
     if consume:
         raw.drop(columns=raw.columns, inplace=True)
     known = frame["event_type"].isin(EVENT_TYPES).fillna(False)

@@ -29,7 +29,7 @@ import pandas as pd
 from scipy import special
 
 from scoring.data.errors import DataError
-from scoring.data.schema import EVENT_TYPES
+from scoring.data.schema import EVENT_TYPES, rows_before
 from scoring.features.behavioural import (
     DEFAULT_EVENT_WINDOWS,
     RELATIVE_FEATURES,
@@ -98,7 +98,7 @@ class HybridChurnModel:
         """Fit on rolling origins up to ``as_of`` (the last day of data, inclusive)."""
         as_of = pd.Timestamp(as_of).normalize()
         cutoff = as_of + pd.Timedelta(days=1)
-        tx = transactions.loc[transactions["timestamp"] < cutoff]
+        tx = rows_before(transactions, cutoff)
         self.uses_events_ = events is not None and len(events) > 0
         events = events if self.uses_events_ else None
         sample = stable_sample(tx["customer_id"], self.max_training_customers, self.random_state)
@@ -162,7 +162,7 @@ class HybridChurnModel:
         if not hasattr(self, "model_"):
             raise DataError("HybridChurnModel is not fitted; call fit first.")
         as_of = pd.Timestamp(as_of).normalize()
-        tx = transactions.loc[transactions["timestamp"] < as_of + pd.Timedelta(days=1)]
+        tx = rows_before(transactions, as_of + pd.Timedelta(days=1))
         if rfm is None:
             rfm = rfm_summary(tx, as_of)
         features = self._features(tx, as_of, events if self.uses_events_ else None, rfm)
