@@ -132,7 +132,7 @@ class CustomerScorer:
             self.churn_model_ = HybridChurnModel(
                 horizon_days=cfg.churn_horizon_days, max_origins=cfg.lgbm_max_origins,
                 max_training_customers=cfg.lgbm_training_customers,
-                random_state=cfg.random_state).fit(tx, as_of, shop.events)
+                random_state=cfg.random_state).fit(tx, as_of, shop.events, rfm=rfm)
         self.recommender_ = None
         self.product_names_ = pd.Series(dtype="string")
         if shop.has_products:

@@ -93,9 +93,10 @@ class HybridChurnModel:
         self.max_training_customers = max_training_customers
         self.random_state = random_state
 
-    def fit(self, transactions: pd.DataFrame, as_of, events: pd.DataFrame | None = None
-            ) -> HybridChurnModel:
-        """Fit on rolling origins up to ``as_of`` (the last day of data, inclusive)."""
+    def fit(self, transactions: pd.DataFrame, as_of, events: pd.DataFrame | None = None,
+            rfm: pd.DataFrame | None = None) -> HybridChurnModel:
+        """Fit on rolling origins up to ``as_of`` (the last day of data, inclusive). ``rfm``:
+        every customer's ``rfm_summary`` as of ``as_of`` if already computed."""
         as_of = pd.Timestamp(as_of).normalize()
         cutoff = as_of + pd.Timedelta(days=1)
         tx = rows_before(transactions, cutoff)
@@ -113,15 +114,17 @@ class HybridChurnModel:
         self.label_horizon_days_ = panel.label_horizon_days
         self.origins_ = [str(o.date()) for o in panel.origins]
         self.n_training_customers_ = len(sample)
-        self.feature_models_ = fit_btyd_feature_models(rfm_summary(tx, as_of))
+        self.feature_models_ = fit_btyd_feature_models(
+            rfm if rfm is not None else rfm_summary(tx, as_of))
         # population-level quantities, fixed now on the training customers at the as-of date
-        at_as_of = self._features(sample_tx, as_of, sample_events, rfm_summary(sample_tx, as_of),
+        sample_rfm = rfm_summary(sample_tx, as_of)
+        at_as_of = self._features(sample_tx, as_of, sample_events, sample_rfm,
                                   with_reference=False)
         self.percentile_reference_ = {
             column: np.sort(at_as_of[column].dropna().to_numpy(dtype="float64"))
             for column in RELATIVE_FEATURES if f"{column}_pct" in at_as_of
         }
-        reference = self._btyd_churn(at_as_of, rfm_summary(sample_tx, as_of))
+        reference = self._btyd_churn(at_as_of, sample_rfm)
         self.level_shift_ = self.model_.level_shift(self.model_.predict_raw(at_as_of), reference)
         return self
 
