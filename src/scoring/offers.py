@@ -155,7 +155,7 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
-from scoring.data.errors import DataError, examples
+from scoring.data.errors import DataError, examples, require_columns
 
 LIFECYCLE_STAGES: tuple[str, ...] = (
     "lead",
@@ -388,13 +388,14 @@ def _validate_scores(scores: pd.DataFrame, required: Sequence[str] = _REQUIRED) 
     """Raise DataError naming column, count, examples and the fix for unusable scores."""
     if not isinstance(scores, pd.DataFrame):
         raise TypeError(f"scores must be a pandas DataFrame, got {type(scores).__name__}")
-    missing = [c for c in required if c not in scores.columns]
-    if missing:
-        raise DataError(
-            f"scores is missing column(s) {missing}; the offer policy needs one row per customer "
-            f"with {list(required)} (churn_probability and predicted_clv_12m from the models, "
-            "lifecycle_stage from scoring.segments)."
-        )
+    require_columns(
+        scores,
+        required,
+        "scores",
+        f"the offer policy needs one row per customer with {list(required)} "
+        "(churn_probability and predicted_clv_12m from the models, lifecycle_stage from "
+        "scoring.segments).",
+    )
     ids = scores["customer_id"]
     if ids.isna().any():
         raise DataError(

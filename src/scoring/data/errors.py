@@ -33,3 +33,13 @@ def where(source: str | None, column: str | None = None) -> str:
     if column:
         parts.append(f"column {column!r}")
     return ", ".join(parts) + ": " if parts else ""
+
+
+def require_columns(frame, columns: Iterable[str], table: str, fix: str) -> None:
+    """Raise DataError when ``frame`` lacks any of ``columns``: names the table, the missing
+    and the found columns, and ``fix`` (what the caller needs them for and how to get them)."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        found = list(map(str, frame.columns))
+        shown = found[:20] + (["..."] if len(found) > 20 else [])
+        raise DataError(f"{table}: missing column(s) {missing} (found {shown}); {fix}")

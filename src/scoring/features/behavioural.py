@@ -57,7 +57,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from scoring.data.errors import DataError
+from scoring.data.errors import DataError, require_columns
 
 DEFAULT_WINDOWS: tuple[int, ...] = (30, 90, 180, 365)
 DEFAULT_EVENT_WINDOWS: tuple[int, ...] = (30, 90)
@@ -90,13 +90,14 @@ def _as_day(cutoff) -> pd.Timestamp:
 
 
 def _check_transactions(transactions: pd.DataFrame) -> None:
-    missing = [c for c in ("customer_id", "timestamp", "amount") if c not in transactions]
-    if missing:
-        raise DataError(
-            f"transactions: missing column(s) {missing}; behavioural features need the canonical "
-            "columns customer_id, timestamp and amount (see scoring.data.schema). Load the shop "
-            "with scoring.data.load_dataset or a loader with a column mapping."
-        )
+    require_columns(
+        transactions,
+        ("customer_id", "timestamp", "amount"),
+        "transactions",
+        "behavioural features need the canonical columns customer_id, timestamp and amount "
+        "(see scoring.data.schema). Load the shop with scoring.data.load_dataset or a loader "
+        "with a column mapping.",
+    )
     if not pd.api.types.is_datetime64_any_dtype(transactions["timestamp"]):
         raise DataError(
             f"transactions, column 'timestamp': dtype {transactions['timestamp'].dtype} is not a "
@@ -207,12 +208,13 @@ def prepare_transactions(
 
     prepared_events = None
     if events is not None and not events.empty:
-        for column in ("customer_id", "timestamp", "event_type"):
-            if column not in events:
-                raise DataError(
-                    f"events: missing column {column!r}; events need customer_id, timestamp "
-                    "and event_type (see scoring.data.schema.EVENT_COLUMNS)."
-                )
+        require_columns(
+            events,
+            ("customer_id", "timestamp", "event_type"),
+            "events",
+            "events need customer_id, timestamp and event_type (see "
+            "scoring.data.schema.EVENT_COLUMNS).",
+        )
         prepared_events = pd.DataFrame(
             {
                 "customer_id": events["customer_id"].astype("string"),
@@ -223,11 +225,12 @@ def prepare_transactions(
 
     prepared_customers = None
     if customers is not None and not customers.empty:
-        if "customer_id" not in customers:
-            raise DataError(
-                "customers: missing column 'customer_id'; the profile table needs one row per "
-                "customer keyed by customer_id."
-            )
+        require_columns(
+            customers,
+            ("customer_id",),
+            "customers",
+            "the profile table needs one row per customer keyed by customer_id.",
+        )
         prepared_customers = customers.drop_duplicates("customer_id").copy()
         prepared_customers["customer_id"] = prepared_customers["customer_id"].astype("string")
         prepared_customers = prepared_customers.set_index("customer_id")

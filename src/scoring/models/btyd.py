@@ -47,7 +47,7 @@ import pandas as pd
 from scipy import optimize, special
 from sklearn.exceptions import NotFittedError
 
-from ..data.errors import DataError, examples
+from ..data.errors import DataError, examples, require_columns
 
 RFM_COLUMNS: tuple[str, ...] = ("frequency", "recency", "T")
 
@@ -81,12 +81,12 @@ def rfm_arrays(rfm: pd.DataFrame, purpose: str = "BTYD model") -> tuple[np.ndarr
             f"{purpose}: expected an RFM DataFrame with columns {list(RFM_COLUMNS)}, got "
             f"{type(rfm).__name__}. Build it with scoring.features.rfm.rfm_summary."
         )
-    missing = [c for c in RFM_COLUMNS if c not in rfm.columns]
-    if missing:
-        raise DataError(
-            f"{purpose}: RFM table is missing column(s) {missing} (has {list(rfm.columns)}). "
-            "Build it with scoring.features.rfm.rfm_summary (frequency, recency, T in days)."
-        )
+    require_columns(
+        rfm,
+        RFM_COLUMNS,
+        f"{purpose}: RFM table",
+        "build it with scoring.features.rfm.rfm_summary (frequency, recency, T in days).",
+    )
     arrays = []
     for col in RFM_COLUMNS:
         try:

@@ -18,7 +18,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from scoring.data.cleaning import NON_PRODUCT_CODE_PATTERN
-from scoring.data.errors import DataError, examples
+from scoring.data.errors import DataError, examples, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -166,13 +166,13 @@ def tfidf_weight(weights: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def _check_transactions(transactions: pd.DataFrame) -> None:
-    missing = [c for c in ("customer_id", "timestamp", "product_id") if c not in transactions]
-    if missing:
-        raise DataError(
-            f"transactions: column(s) {missing} missing; recommenders need customer_id, "
-            "timestamp and product_id per order line. Load the shop with "
-            "scoring.data.load_dataset / load_files so the columns are canonical."
-        )
+    require_columns(
+        transactions,
+        ("customer_id", "timestamp", "product_id"),
+        "transactions",
+        "recommenders need customer_id, timestamp and product_id per order line. Load the "
+        "shop with scoring.data.load_dataset / load_files so the columns are canonical.",
+    )
     if len(transactions) and not transactions["product_id"].notna().any():
         raise DataError(
             "transactions: column 'product_id' is empty in all "
