@@ -333,7 +333,6 @@ def run_score(shop: ShopData, model_uri: str, out: str | Path, as_of=None,
               engine: str = "pandas", spark_master: str | None = None) -> RunResult:
     """Batch scoring job: load a registered scorer, score every customer, write atomically,
     log the run (input hash, row counts, summary statistics; no personal data) to MLflow."""
-    import mlflow
 
     from . import tracking
     from .registry import load_scorer
@@ -350,20 +349,38 @@ def run_score(shop: ShopData, model_uri: str, out: str | Path, as_of=None,
         scores, summary = scorer.score(shop, as_of)
     else:
         raise ValueError(f"engine must be pandas or spark, got {engine!r}")
+    report = shop.reports.get("transactions", {})
+    rows = {"rows_in": float(report.get("rows_in", len(shop.transactions))),
+            "rows_used": float(report.get("rows_used", len(shop.transactions)))}
+    outputs = write_and_log_scores(scores, summary, out, dataset=shop.name,
+                                   input_hash=data_hash(shop), model_uri=model_uri,
+                                   model_version=scorer.version_, as_of=as_of, engine=engine,
+                                   metrics=rows)
+    return RunResult(report=report, outputs=outputs, summary=summary)
+
+
+def write_and_log_scores(scores: pd.DataFrame, summary: dict, out: str | Path, dataset: str,
+                         input_hash: str, model_uri: str, model_version: str, as_of,
+                         engine: str, params: dict | None = None,
+                         metrics: dict | None = None) -> dict[str, Path]:
+    """The batch job's outputs (atomic) and its MLflow run in experiment
+    ``scoring-<dataset>``: input hash, model, as-of, engine, summary statistics; no personal
+    data."""
+    import mlflow
+
+    from . import tracking
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     outputs = write_scores(scores, summary, out)
-    report = shop.reports.get("transactions", {})
-    tracking.experiment(f"scoring-{shop.name}")
+    tracking.experiment(f"scoring-{dataset}")
     with mlflow.start_run(run_name=f"score {as_of.date()}",
-                          tags=tracking.run_tags(shop.name, data_hash(shop), job="score",
+                          tags=tracking.run_tags(dataset, input_hash, job="score",
                                                  engine=engine)):
-        mlflow.log_params({"model_uri": model_uri, "model_version": scorer.version_,
-                           "as_of": str(as_of.date()), "engine": engine})
-        mlflow.log_metrics({"rows_in": float(report.get("rows_in", len(shop.transactions))),
-                            "rows_used": float(report.get("rows_used", len(shop.transactions))),
-                            **scoring_statistics(scores, summary)})
-    return RunResult(report=report, outputs=outputs, summary=summary)
+        mlflow.log_params({"model_uri": model_uri, "model_version": model_version,
+                           "as_of": str(as_of.date()), "engine": engine, **(params or {})})
+        mlflow.log_metrics({**(metrics or {}), **scoring_statistics(scores, summary)})
+    return outputs
 
 
 def run_score_canonical(canonical_dir: str | Path, model_uri: str, out: str | Path, as_of,
@@ -371,7 +388,6 @@ def run_score_canonical(canonical_dir: str | Path, model_uri: str, out: str | Pa
     """Batch scoring on Spark of cleaned canonical tables on shared storage (written by
     ``scoring data check --write-canonical``): the driver never loads the order lines
     (``spark_engine.score_parquet_with_spark``). Writes and logs like ``run_score``."""
-    import mlflow
 
     from . import tracking
     from .registry import load_scorer
@@ -394,18 +410,11 @@ def run_score_canonical(canonical_dir: str | Path, model_uri: str, out: str | Pa
     scores, summary = score_parquet_with_spark(
         scorer, present["transactions"], as_of, events_path=present.get("events"),
         customers_path=present.get("customers"), master=spark_master)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    outputs = write_scores(scores, summary, out)
-    input_hash = file_hash(present.values())
-    tracking.experiment(f"scoring-{directory.name}")
-    with mlflow.start_run(run_name=f"score {as_of.date()}",
-                          tags=tracking.run_tags(directory.name, input_hash, job="score",
-                                                 engine="spark")):
-        mlflow.log_params({"model_uri": model_uri, "model_version": scorer.version_,
-                           "as_of": str(as_of.date()), "engine": "spark",
-                           "input": "canonical parquet"})
-        mlflow.log_metrics(scoring_statistics(scores, summary))
+    outputs = write_and_log_scores(scores, summary, out, dataset=directory.name,
+                                   input_hash=file_hash(present.values()),
+                                   model_uri=model_uri, model_version=scorer.version_,
+                                   as_of=as_of, engine="spark",
+                                   params={"input": "canonical parquet"})
     return RunResult(report={}, outputs=outputs, summary=summary)
 
 

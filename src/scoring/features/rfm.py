@@ -32,7 +32,6 @@ import pyarrow as pa
 
 from ..data.errors import DataError
 
-DAY = np.timedelta64(1, "D")
 _PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
 
 
