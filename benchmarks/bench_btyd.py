@@ -36,6 +36,7 @@ from scoring.models.btyd import (
     simulate_bgnbd,
 )
 from scoring.models.gamma_gamma import GammaGammaModel
+from scoring.outputs import dumps
 
 TRUE_PARAMS = {"r": 0.68, "alpha": 66.0, "a": 0.15, "b": 3.3}  # Online Retail II-like, per day
 
@@ -157,7 +158,7 @@ def main() -> None:
     print(json.dumps(result, indent=2))
     out = Path(__file__).parent / "results" / "btyd.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out.write_text(dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ import threading
 import time
 from pathlib import Path
 
+from scoring.outputs import dumps
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "load.json"
 GB = 1e9
@@ -171,7 +173,7 @@ def main() -> None:
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     data.setdefault("runs", {}).setdefault(str(args.customers), {})[args.label] = result
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(data, indent=2) + "\n")
+    RESULTS.write_text(dumps(data, indent=2) + "\n")
 
 
 if __name__ == "__main__":

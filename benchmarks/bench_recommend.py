@@ -32,6 +32,7 @@ from scoring.models.recommend import (
     ItemKNNRecommender,
     build_interaction_matrix,
 )
+from scoring.outputs import dumps
 
 RESULTS = Path(__file__).parent / "results" / "recommend.json"
 
@@ -156,7 +157,7 @@ def main() -> None:
     out["load_average_at_end"] = list(os.getloadavg())
     results = RESULTS if args.source == "synthetic" else RESULTS.with_name("recommend_random.json")
     results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_text(json.dumps(out, indent=2))
+    results.write_text(dumps(out, indent=2))
     print(json.dumps(out, indent=2))
     print(f"wrote {results}")
 

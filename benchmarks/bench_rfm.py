@@ -17,6 +17,7 @@ import pandas as pd
 from lifetimes.utils import summary_data_from_transaction_data
 
 from scoring.features.rfm import rfm_summary
+from scoring.outputs import dumps
 
 ID_FORMATS = {
     "short": "C{:07d}".format,  # shop ids like "C0012345" or "12346"
@@ -92,7 +93,7 @@ def main() -> None:
     print(json.dumps(result, indent=2))
     out = Path(__file__).parent / "results" / "rfm.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out.write_text(dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ import threading
 import time
 from pathlib import Path
 
+from scoring.outputs import dumps
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "scoring.json"
 GB = 1e9
@@ -380,7 +382,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         result = WORKERS[args.worker](args)
-        (work_dir(args) / f"{args.worker}.json").write_text(json.dumps(result, indent=2))
+        (work_dir(args) / f"{args.worker}.json").write_text(dumps(result, indent=2))
         return
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     unknown = set(engines) - set(ENGINES)
@@ -430,7 +432,7 @@ def main() -> None:
     print(json.dumps(result, indent=2))
     RESULTS.parent.mkdir(exist_ok=True)
     tmp = RESULTS.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.write_text(dumps(result, indent=2) + "\n")
     tmp.replace(RESULTS)
 
 

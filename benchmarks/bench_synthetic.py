@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from scoring.data.synthetic import TABLES, generate_shop, write_shop
+from scoring.outputs import dumps
 
 
 def peak_rss_gb() -> float:
@@ -101,7 +102,7 @@ def main() -> None:
     print(json.dumps(result, indent=2))
     out = Path(__file__).parent / "results" / "synthetic.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out.write_text(dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from scoring.models.lgbm import (
     _logit,
     build_rolling_origin_panel,
 )
+from scoring.outputs import dumps
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEED = 0
@@ -132,7 +133,7 @@ def main() -> None:
     print(json.dumps(out, indent=2))
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"churn_revenue_ceiling_{args.dataset}.json"
-    path.write_text(json.dumps(out, indent=2))
+    path.write_text(dumps(out, indent=2))
     print(f"wrote {path}")
 
 

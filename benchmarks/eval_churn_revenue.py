@@ -20,6 +20,7 @@ from pathlib import Path
 
 from scoring.data import load_dataset
 from scoring.evaluation.churn_revenue import evaluate_churn_revenue
+from scoring.outputs import dumps
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGETS = {
@@ -95,7 +96,7 @@ def main() -> None:
             "metrics": metrics,
         }
         path = RESULTS / f"churn_revenue_{name}.json"
-        path.write_text(json.dumps(out, indent=2, default=str))
+        path.write_text(dumps(out, indent=2))
         print(f"wrote {path}")
 
 

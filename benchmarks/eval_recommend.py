@@ -24,6 +24,7 @@ import pandas as pd
 
 from scoring.data import load_dataset
 from scoring.evaluation.recommend_eval import evaluate_recommenders
+from scoring.outputs import dumps
 
 RESULTS = Path(__file__).parent / "results" / "recommend_eval.json"
 GRID = Path(__file__).parent / "results" / "recommend_validation_grid.csv"
@@ -104,7 +105,7 @@ def main() -> None:
         results = RESULTS.with_name("recommend_eval_reference.json")
         grid = GRID.with_name("recommend_validation_grid_reference.csv")
     results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_text(json.dumps(out, indent=2, default=str))
+    results.write_text(dumps(out, indent=2))
     pd.DataFrame(ev.validation).to_csv(grid, index=False)
     print(f"wrote {results} and {grid}")
 

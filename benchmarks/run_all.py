@@ -1,6 +1,6 @@
 """Run every benchmark (``make bench``); each writes its JSON to benchmarks/results/.
 
-Usage: python benchmarks/run_all.py [NAME ...]   (names like rfm, btyd; default: all)
+Usage: python benchmarks/run_all.py [NAME ...]   (names like rfm, btyd, csv; default: all)
 Benchmarks are never part of the test suite: speed and memory depend on the machine.
 """
 

@@ -93,7 +93,9 @@ def test_model_input_mismatch_is_refused(fitted):
     with pytest.raises(DataError, match="lacks product_id"):
         scorer.check_input(cdnow.transactions.drop(columns=["product_id"]))
     with pytest.raises(DataError, match="catalogue"):
-        scorer.check_input(cdnow.transactions.assign(product_id="X1"))
+        # every column the model needs is there (CDNOW has no country: say it had one)
+        scorer.check_input(cdnow.transactions.assign(product_id="X1"),
+                           tuple(scorer.input_columns_))
 
 
 def test_champion_moves_only_when_metrics_are_at_least_as_good(fitted, store):
@@ -245,3 +247,36 @@ def test_pyfunc_model_scores_order_lines_with_event_rows(fitted, synthetic_shop,
             == buyers["recommended_product_ids"].astype(str)).all()
     with pytest.raises(DataError, match="events"):
         model.predict(synthetic_shop.transactions[columns], params={"as_of": AS_OF})
+
+
+def test_input_check_compares_what_the_model_needs_with_what_the_file_had(fitted,
+                                                                          synthetic_shop):
+    """The cleaned table has every canonical column (absent optional ones empty): the check
+    must look at the file's own columns, and name each one the model needs but the file
+    lacks, whichever it is."""
+    scorer, _, _ = fitted
+    had = synthetic_shop.input_columns
+    assert set(scorer.input_columns_) <= set(had)
+    scorer.check_input(synthetic_shop.transactions, had)
+    for column in scorer.input_columns_:
+        without = tuple(c for c in had if c != column)
+        with pytest.raises(DataError, match=rf"lacks {column}, which model"):
+            scorer.check_input(synthetic_shop.transactions, without)
+
+
+def test_score_command_names_a_missing_column_of_the_file(fitted, synthetic_shop, store,
+                                                          tmp_path, capsys):
+    scorer, _, _ = fitted
+    tracking.experiment("synthetic")
+    with mlflow.start_run():
+        log_scorer(scorer, {"churn_roc_auc": 0.8}, "synthetic")
+    needed = [c for c in ("country", "product_id") if c in scorer.input_columns_]
+    assert needed, "the fixture's model should need country or product ids"
+    tx = synthetic_shop.transactions.head(5000)
+    for column in needed:
+        path = tmp_path / f"without_{column}.csv"
+        tx.drop(columns=[column]).to_csv(path, index=False)
+        code = main(["score", "--model", f"models:/{MODEL_NAME}@champion", "--transactions",
+                     str(path), "--as-of", AS_OF, "--out", str(tmp_path / "out")])
+        err = capsys.readouterr().err
+        assert code == 2 and f"lacks {column}" in err and "Traceback" not in err

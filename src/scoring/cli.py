@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -12,6 +11,8 @@ from tqdm.auto import tqdm
 from . import pipeline
 from .data import DATASETS, DataError, load_dataset, load_files
 from .data.io import load_config
+from .data.options import LoadOptions, parse_cli_date
+from .outputs import dumps, handle_termination
 from .segments import SegmentConfig
 
 
@@ -28,23 +29,61 @@ def add_data_options(parser: argparse.ArgumentParser, as_of: bool = True) -> Non
     group.add_argument("--events", metavar="PATH",
                        help="optional events file (email_open, email_click, site_visit, ...)")
     group.add_argument("--config", metavar="YAML",
-                       help="YAML config: columns, customer_columns, event_columns, date_format")
+                       help="YAML config: columns, customer_columns, event_columns and the "
+                            "reading options below (same names, e.g. date_format: \"%%d/%%m/%%Y\")")
     group.add_argument("--synthetic-customers", type=int, default=5000, metavar="N",
                        help="size of the synthetic dataset (default 5000)")
     group.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     if as_of:
         group.add_argument("--as-of", metavar="DATE", default=None,
-                           help="scoring moment: later rows are quarantined (default: last order)")
+                           help="scoring moment, YYYY-MM-DD: later rows are quarantined "
+                                "(default: the last order)")
+    reading = parser.add_argument_group(
+        "reading your files (default: detected; ambiguous cases are refused with a message "
+        "naming the option)")
+    reading.add_argument("--encoding", metavar="NAME",
+                         help="text encoding of CSV files, e.g. utf-8, cp1252, latin-1, utf-16")
+    reading.add_argument("--sheet", metavar="NAME",
+                         help="Excel sheet name or 1-based number (default: every sheet with "
+                              "the same header)")
+    reading.add_argument("--header-row", type=int, metavar="N",
+                         help="1-based row of the header (default: detected)")
+    reading.add_argument("--delimiter", metavar="CHAR", help="CSV delimiter (default: sniffed)")
+    reading.add_argument("--date-format", metavar="FORMAT",
+                         help="timestamp format, e.g. %%d/%%m/%%Y %%H:%%M (needed when day and "
+                              "month cannot be told apart)")
+    reading.add_argument("--decimal", choices=(".", ","),
+                         help="decimal separator of number columns (default: inferred per "
+                              "column)")
+    reading.add_argument("--timezone", metavar="TZ",
+                         help="IANA time zone that timestamps with a UTC offset are converted "
+                              "to (default UTC)")
+    reading.add_argument("--max-bad-share", type=float, metavar="SHARE",
+                         help="share of blank or unreadable values a required column may have "
+                              "before the file is refused (default 0.01)")
+    reading.add_argument("--cancellation-prefix", metavar="PREFIX",
+                         help="order ids starting with PREFIX with a quantity <= 0 are "
+                              "cancellations (default C; \"\" turns the rule off)")
+
+
+READING_OPTIONS = ("encoding", "sheet", "header_row", "delimiter", "date_format", "decimal",
+                   "timezone", "max_bad_share", "cancellation_prefix")
+
+
+def load_options(args: argparse.Namespace, config: dict) -> LoadOptions:
+    """Reading options: the config file's, overridden by the command line's."""
+    return LoadOptions.from_config(config, **{k: getattr(args, k, None)
+                                              for k in READING_OPTIONS})
 
 
 def load_shop(args: argparse.Namespace):
-    """Load the data the options name."""
-    as_of = getattr(args, "as_of", None)
+    """Load the data the options name; print what the loading had to warn about."""
+    as_of = parse_cli_date(getattr(args, "as_of", None), "--as-of")
     if args.transactions:
         if args.dataset:
             raise DataError("give either --dataset or --transactions, not both")
         config = load_config(args.config)
-        return load_files(
+        shop = load_files(
             args.transactions,
             columns=args.columns or config.get("columns"),
             customers=args.customers,
@@ -52,10 +91,14 @@ def load_shop(args: argparse.Namespace):
             customer_columns=config.get("customer_columns"),
             event_columns=config.get("event_columns"),
             as_of=as_of,
-            date_format=config.get("date_format"),
+            options=load_options(args, config),
         )
-    return load_dataset(args.dataset or "online-retail-ii", as_of=as_of,
-                        n_customers=args.synthetic_customers, seed=args.seed)
+    else:
+        shop = load_dataset(args.dataset or "online-retail-ii", as_of=as_of,
+                            n_customers=args.synthetic_customers, seed=args.seed)
+    for warning in shop.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return shop
 
 
 def cmd_data_check(args) -> int:
@@ -74,14 +117,14 @@ def cmd_data_synth(args) -> int:
     synthetic.write_shop(shop, Path(args.out))
     sizes = {name: len(getattr(shop, name)) for name in
              ("transactions", "customers", "events", "products", "truth")}
-    print(json.dumps({"out": args.out, **sizes}, indent=2))
+    print(dumps({"out": args.out, **sizes}))
     return 0
 
 
 def cmd_segments(args) -> int:
     shop = load_shop(args)
-    result = pipeline.run_segments(shop, args.out, as_of=args.as_of, config=SegmentConfig())
-    print(json.dumps(result.summary, indent=2))
+    result = pipeline.run_segments(shop, args.out, as_of=shop.as_of, config=SegmentConfig())
+    print(dumps(result.summary))
     print(f"segments: {result.outputs['segments']}")
     return 0
 
@@ -99,11 +142,11 @@ def cmd_run(args) -> int:
 
         offers = replace(offers, arms=split_arms(args.control_share, ("treatment",)))
     config = replace(config, budget=args.budget, offers=offers)
-    result = pipeline.run_main(shop, args.out, as_of=args.as_of, config=config,
+    result = pipeline.run_main(shop, args.out, as_of=shop.as_of, config=config,
                                evaluate=not args.skip_evaluation,
                                recommender_grid=args.recommender_grid, progress=tqdm)
     print(pipeline.format_accounting(result.report))
-    print(json.dumps(result.summary, indent=2, default=str))
+    print(dumps(result.summary))
     for name, path in result.outputs.items():
         print(f"{name}: {path}")
     return 0
@@ -111,11 +154,11 @@ def cmd_run(args) -> int:
 
 def cmd_evaluate(args) -> int:
     shop = load_shop(args)
-    result = pipeline.run_evaluate(shop, args.out, cutoff=args.cutoff,
+    result = pipeline.run_evaluate(shop, args.out, cutoff=parse_cli_date(args.cutoff, "--cutoff"),
                                    holdout_days=args.holdout_days, seed=args.seed,
                                    recommenders=not args.skip_recommenders,
                                    recommender_grid=args.recommender_grid, progress=tqdm)
-    print(json.dumps(result.metrics["headline"], indent=2))
+    print(dumps(result.metrics["headline"]))
     for name, path in result.outputs.items():
         print(f"{name}: {path}")
     print(f"MLflow parent run: {result.run_id} (make ui to browse)")
@@ -128,15 +171,16 @@ def cmd_score(args) -> int:
             raise DataError("--canonical DIR is the Spark engine's input: use it with "
                             "--engine spark and without --dataset / --transactions")
         result = pipeline.run_score_canonical(args.canonical, args.model, args.out,
-                                              as_of=args.as_of, spark_master=args.spark_master)
+                                              as_of=parse_cli_date(args.as_of, "--as-of"),
+                                              spark_master=args.spark_master)
     else:
         shop = load_shop(args)
-        result = pipeline.run_score(shop, args.model, args.out, as_of=args.as_of,
+        result = pipeline.run_score(shop, args.model, args.out, as_of=shop.as_of,
                                     engine=args.engine, spark_master=args.spark_master)
     summary = {k: result.summary[k] for k in ("as_of", "customers", "model_version",
                                               "customers_per_offer_type", "bonus_total",
                                               "expected_revenue_retained") if k in result.summary}
-    print(json.dumps(summary, indent=2))
+    print(dumps(summary))
     for name, path in result.outputs.items():
         print(f"{name}: {path}")
     return 0
@@ -239,11 +283,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    # SIGTERM/SIGINT end the job's MLflow runs as KILLED (not stuck RUNNING) and exit
+    # without a traceback; output sets are swapped in whole or not at all (outputs.OutputSet).
+    with handle_termination():
+        try:
+            return args.func(args)
+        except DataError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted: the previous outputs are intact", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":

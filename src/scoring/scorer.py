@@ -146,9 +146,11 @@ class CustomerScorer:
             self.product_names_ = names.astype("string")
         self.fitted_as_of_ = as_of
         self.n_customers_ = int(n)
+        # What the input had (the cleaned table fills absent optional columns).
+        had = shop.input_columns or tuple(c for c in tx if tx[c].notna().any())
         self.input_columns_ = ["customer_id", "timestamp", "amount"] + (
             ["product_id"] if shop.has_products else []) + (
-            [c for c in LGBM_INPUT_COLUMNS if c in tx and tx[c].notna().any()]
+            [c for c in LGBM_INPUT_COLUMNS if c in had and c in tx and tx[c].notna().any()]
             if self.churn_model_ is not None else [])
         self.version_ = self._fingerprint()
         return self
@@ -166,14 +168,25 @@ class CustomerScorer:
                               ).hexdigest()[:12]
 
     # ---------------------------------------------------------------------------- score
-    def check_input(self, transactions: pd.DataFrame) -> None:
-        """Refuse input that does not match what the model was fitted on."""
-        missing = [c for c in self.input_columns_ if c not in transactions]
+    def check_input(self, transactions: pd.DataFrame,
+                    input_columns: tuple[str, ...] | None = None) -> None:
+        """Refuse input that does not match what the model was fitted on.
+
+        ``input_columns``: the canonical columns the input file really had
+        (``ShopData.input_columns``); the cleaned table has every canonical column (missing
+        optional ones empty), so without it a column counts as present when it has a value.
+        """
+        if input_columns is None or not len(input_columns):
+            input_columns = tuple(c for c in transactions.columns
+                                  if transactions[c].notna().any())
+        missing = [c for c in self.input_columns_ if c not in input_columns]
         if missing:
             raise DataError(
-                f"the scoring input lacks {', '.join(missing)}, which model {self.version_} "
-                f"was fitted with (expected {', '.join(self.input_columns_)}; found "
-                f"{', '.join(transactions.columns)})")
+                f"the scoring input lacks {', '.join(missing)}, which model "
+                f"{self.version_} was fitted with (the model needs "
+                f"{', '.join(self.input_columns_)}; the input has {', '.join(input_columns)}). "
+                "Map the column(s) with --columns, or fit a model on data without them "
+                "(scoring run on this input)")
         if self.recommender_ is not None:
             known = transactions["product_id"].isin(self.recommender_.product_ids_).mean()
             if known < 0.5:
@@ -304,7 +317,7 @@ class CustomerScorer:
         """The scoring table and the campaign summary for a shop as of a date (customers
         scored ``customers_per_chunk`` at a time)."""
         as_of = pd.Timestamp(as_of if as_of is not None else shop.as_of).normalize().as_unit("ns")
-        self.check_input(shop.transactions)
+        self.check_input(shop.transactions, shop.input_columns)
         if getattr(self.churn_model_, "uses_events_", False) and shop.events is None:
             raise DataError(
                 f"model {self.version_} was fitted with the shop's events (email, site and cart "

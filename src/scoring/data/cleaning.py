@@ -6,15 +6,23 @@ order of ``QUARANTINE_RULES``; the first rule that matches names the reason.
 
 | reason | rule |
 | --- | --- |
-| ``unparsable_timestamp`` | the timestamp cannot be read as a date (a few are tolerated; if more than ``max_invalid_share`` of rows are unreadable the whole file is refused with an error) |
-| ``unparsable_number`` | quantity, unit price or amount is not a number (same tolerance) |
+| ``unparsable_timestamp`` | the timestamp cannot be read as a date in the column's format (``parsing.parse_dates``) |
+| ``missing_timestamp`` | the timestamp cell is blank |
+| ``future_timestamp`` | the timestamp is after today, or it is among the newest 0.1% of rows and comes after an empty gap of more than ``future_gap_days`` (365) days after the rest of the data: a mistyped year (``parsing.future_timestamps``); it never moves the default as-of date |
+| ``unparsable_number`` | quantity, unit price or amount is not a finite number (``parsing.parse_numbers``; ``inf`` is not a number) |
+| ``missing_number`` | quantity, unit price or amount is blank |
 | ``missing_customer_id`` | guest checkout: no customer id |
-| ``cancellation`` | the order id starts with ``C`` (the shop's cancellation invoices), whatever the sign of the quantity |
+| ``cancellation`` | the order id starts with the cancellation prefix (``C`` by default, ``cancellation_prefix``; off when empty) AND the quantity is zero or less: Online Retail II's cancellation invoices. ``CN-1001`` with a positive quantity is an order |
 | ``return`` | quantity zero or negative (returns, stock corrections) |
 | ``non_positive_price`` | unit price (or amount) zero or negative: free samples, bad-debt adjustments (zero allowed for CDNOW, whose published fits count $0 orders) |
 | ``non_product_code`` | the product code is not a product: postage, carriage, fees, manual lines, discounts, samples, bank charges, commissions, test items, gift vouchers (``NON_PRODUCT_CODE_PATTERN``) |
-| ``duplicate_row`` | an exact copy of an earlier input row (all source columns equal) |
+| ``duplicate_row`` | an exact copy of an earlier input row over *all* the source file's columns, mapped or not (a line number that differs makes two lines distinct) |
 | ``after_as_of`` | the timestamp is after the as-of date (the scoring moment): the future is not used |
+
+Blank and unreadable values of a required column (timestamp, quantity, unit price, amount)
+together may be at most ``max_bad_share`` (1%, ``--max-bad-share``) of the rows; more refuses
+the file with an error that names the column, examples, the count and the fix. The quarantine
+table keeps the source text of every field that could not be read (``raw_<column>``).
 
 Cancellations and returns are kept in the quarantine table (``ShopData.returns``) so features
 such as return rate can use them; they never enter revenue.
@@ -22,15 +30,23 @@ such as return rate can use them; they never enter revenue.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+
 import numpy as np
 import pandas as pd
 
+from . import parsing
 from .errors import DataError, examples, where
+from .options import LoadOptions
 from .schema import EVENT_TYPES
 
 QUARANTINE_RULES: tuple[str, ...] = (
     "unparsable_timestamp",
+    "missing_timestamp",
+    "future_timestamp",
     "unparsable_number",
+    "missing_number",
     "missing_customer_id",
     "cancellation",
     "return",
@@ -41,6 +57,8 @@ QUARANTINE_RULES: tuple[str, ...] = (
 )
 EVENT_QUARANTINE_RULES: tuple[str, ...] = (
     "unparsable_timestamp",
+    "missing_timestamp",
+    "future_timestamp",
     "missing_customer_id",
     "unknown_event_type",
     "duplicate_row",
@@ -54,23 +72,6 @@ NON_PRODUCT_CODE_PATTERN = (
 )
 """Product codes that are not products (case-insensitive). DCGSSBOY/DCGSSGIRL etc. are
 'update' placeholder lines in Online Retail II."""
-
-MIN_PLAUSIBLE_DATE = pd.Timestamp("1990-01-01")
-MAX_PLAUSIBLE_DATE = pd.Timestamp("2100-01-01")
-
-DATE_FORMATS: tuple[str, ...] = (
-    "ISO8601",
-    "%d/%m/%Y %H:%M",
-    "%d/%m/%Y %H:%M:%S",
-    "%d/%m/%Y",
-    "%m/%d/%Y %H:%M",
-    "%m/%d/%Y %H:%M:%S",
-    "%m/%d/%Y",
-    "%d.%m.%Y %H:%M",
-    "%d.%m.%Y",
-    "%Y%m%d",
-)
-
 
 CHUNK_ROWS = 1 << 20
 """Rows per slice for element-wise string operations on big columns (bounds the temporaries)."""
@@ -112,19 +113,9 @@ def mask_chunks(values: pd.Series, predicate, chunk_rows: int = CHUNK_ROWS) -> n
     return out
 
 
-def _customer_id_text(values: pd.Series) -> pd.Series:
-    text = values.astype("string").str.strip()
-    text = text.str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
-    return text.mask(text.str.lower().isin(["", "nan", "none", "null", "na", "n/a", "-"]))
-
-
 def customer_id_to_string(values: pd.Series) -> pd.Series:
-    """Customer ids as strings: ``12346.0`` -> ``"12346"``, blanks -> <NA>."""
-    if pd.api.types.is_float_dtype(values):
-        whole = values.dropna()
-        if (whole == np.floor(whole)).all():
-            return values.astype("Int64").astype("string")
-    return map_chunks(values, _customer_id_text)
+    """Customer ids as strings: ``12346.0`` -> ``"12346"``, blanks -> <NA> (``parsing.parse_ids``)."""
+    return parsing.parse_ids(values, "customer_id").values
 
 
 def _stripped(values: pd.Series) -> pd.Series:
@@ -268,111 +259,6 @@ def duplicated_rows(frame: pd.DataFrame, hash_bits: int = ROW_HASH_BITS) -> np.n
     return out
 
 
-def parse_timestamps(
-    values: pd.Series,
-    column: str = "timestamp",
-    source: str | None = None,
-    date_format: str | None = None,
-    max_invalid_share: float = 0.01,
-) -> pd.Series:
-    """Parse a timestamp column to naive datetime64[ns].
-
-    Unreadable values become NaT (quarantined by the caller). Raises DataError when all (or
-    more than ``max_invalid_share``) are unreadable, when the column mixes date formats, or
-    when dates are impossible (before 1990 or after 2100).
-    """
-    present = values.notna()
-    if pd.api.types.is_datetime64_any_dtype(values):
-        parsed = values.dt.tz_localize(None) if values.dt.tz is not None else values
-        parsed = _as_ns(parsed)
-    else:
-        text = values.astype("string").str.strip()
-        if date_format:
-            formats = (date_format,)
-        else:
-            formats = DATE_FORMATS
-        best, best_ok, counts = None, -1, {}
-        for fmt in formats:
-            try:
-                attempt = pd.to_datetime(text, format=fmt, errors="coerce")
-            except (ValueError, TypeError):
-                continue
-            ok = int(attempt.notna().sum())
-            counts[fmt] = ok
-            if ok > best_ok:
-                best, best_ok = attempt, ok
-        n_present = int(present.sum())
-        if best is None or best_ok == 0:
-            raise DataError(
-                f"{where(source, column)}none of the {n_present:,} timestamps could be read "
-                f"as a date, e.g. {examples(text.dropna())}. Export dates as ISO 8601 "
-                "(2011-06-09 14:30:00) or pass the format in the config (date_format)."
-            )
-        missing_share = (n_present - best_ok) / max(n_present, 1)
-        if missing_share > max_invalid_share:
-            second = sorted(counts.items(), key=lambda kv: -kv[1])
-            others = [f"{f}: {c:,}" for f, c in second[:3]]
-            bad = text[best.isna() & present]
-            raise DataError(
-                f"{where(source, column)}{len(bad):,} of {n_present:,} timestamps do not "
-                f"match the dominant date format (mixed formats? rows readable per format: "
-                f"{'; '.join(others)}), e.g. {examples(bad)}. Export all dates in one "
-                "format, or pass it in the config (date_format)."
-            )
-        parsed = best
-        if getattr(parsed.dt, "tz", None) is not None:
-            parsed = parsed.dt.tz_localize(None)
-    impossible = parsed.notna() & ((parsed < MIN_PLAUSIBLE_DATE) | (parsed > MAX_PLAUSIBLE_DATE))
-    if impossible.any():
-        raise DataError(
-            f"{where(source, column)}{int(impossible.sum()):,} impossible dates (before "
-            f"{MIN_PLAUSIBLE_DATE.date()} or after {MAX_PLAUSIBLE_DATE.date()}), e.g. "
-            f"{examples(values[impossible])}. Check the date column and its format "
-            "(day/month order, two-digit years, epoch numbers)."
-        )
-    parsed = _as_ns(parsed)
-    unreadable = present & parsed.isna()
-    if unreadable.mean() > max_invalid_share:
-        raise DataError(
-            f"{where(source, column)}{int(unreadable.sum()):,} timestamps could not be read, "
-            f"e.g. {examples(values[unreadable])}."
-        )
-    return parsed
-
-
-def _as_ns(values: pd.Series) -> pd.Series:
-    """datetime64[ns]; no copy when it already is (``astype`` always copies datetimes)."""
-    return values if values.dtype == "datetime64[ns]" else values.astype("datetime64[ns]")
-
-
-def parse_numbers(
-    values: pd.Series, column: str, source: str | None = None, max_invalid_share: float = 0.01
-) -> pd.Series:
-    """Parse a numeric column; unreadable values become NaN (quarantined by the caller).
-
-    Raises DataError when more than ``max_invalid_share`` of the present values are not
-    numbers, naming the column, examples and the count.
-    """
-    if values.isna().all():
-        raise DataError(
-            f"{where(source, column)}all {len(values):,} values are empty. Map the right "
-            "column with --columns."
-        )
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        return values.astype("float64")
-    text = values.astype("string").str.strip().str.replace(",", ".", regex=False)
-    text = text.str.replace(r"^[£$€]\s*", "", regex=True)
-    parsed = pd.to_numeric(text, errors="coerce").astype("float64")
-    bad = values.notna() & parsed.isna()
-    if bad.sum() > max_invalid_share * max(int(values.notna().sum()), 1):
-        raise DataError(
-            f"{where(source, column)}{int(bad.sum()):,} of {int(values.notna().sum()):,} "
-            f"values are not numbers, e.g. {examples(values[bad])}. Fix the export (plain "
-            "numbers, '.' as the decimal point) or map another column with --columns."
-        )
-    return parsed
-
-
 def _as_bool(mask) -> np.ndarray:
     if isinstance(mask, pd.Series):
         return mask.fillna(False).to_numpy(dtype=bool)
@@ -407,12 +293,16 @@ def _report(rows_in: int, quarantined: dict[str, int]) -> dict:
 
 
 def _split(
-    frame: pd.DataFrame, codes: np.ndarray, rules: tuple[str, ...]
+    frame: pd.DataFrame, codes: np.ndarray, rules: tuple[str, ...],
+    raw_text: dict[str, pd.Series] | None = None, part: np.ndarray | None = None,
+    part_names: list[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(used rows with a fresh RangeIndex, quarantined rows with ``source_row`` and
-    ``quarantine_reason``). Empties ``frame`` column by column while the used rows are
-    taken, so each input column can be freed as soon as it is copied (when nothing else
-    holds it); when every row is used, the columns are passed on without a copy."""
+    """(used rows with a fresh RangeIndex, quarantined rows with ``source_row``,
+    ``quarantine_reason``, the ``raw_text`` columns (source text of unreadable fields) and
+    ``source_sheet`` when ``part`` is given). Empties ``frame`` column by column while the
+    used rows are taken, so each input column can be freed as soon as it is copied (when
+    nothing else holds it); when every row is used, the columns are passed on without a
+    copy."""
     used = codes == 0
     dropped = ~used
     reason = np.asarray(rules, dtype=object)[codes[dropped].astype(np.intp) - 1]
@@ -424,6 +314,13 @@ def _split(
         copy=False,
     )
     quarantine = quarantine.assign(quarantine_reason=pd.Series(reason, index=index).astype(str))
+    for name, text in (raw_text or {}).items():
+        quarantine[name] = text.to_numpy()[dropped]
+    if part is not None:
+        labels = np.asarray(part_names if part_names is not None else [], dtype=object)
+        sheets = np.asarray(part)[dropped]
+        quarantine["source_sheet"] = pd.array(
+            labels[sheets] if len(labels) else sheets.astype(str), dtype="string")
     quarantine = quarantine.reset_index(names="source_row")
     if used.all():
         return frame.reset_index(drop=True), quarantine
@@ -468,50 +365,177 @@ def clean_transactions(
     source: str = "transactions",
     as_of: pd.Timestamp | str | None = None,
     date_format: str | None = None,
-    max_invalid_share: float = 0.01,
+    max_invalid_share: float | None = None,
     allow_zero_price: bool = False,
     consume: bool = False,
+    options: LoadOptions | None = None,
+    duplicate: np.ndarray | None = None,
+    part: np.ndarray | None = None,
+    part_names: list[str] | None = None,
+    now=None,
+    source_names: dict[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Canonicalise mapped transactions and split them into used and quarantined rows.
 
     Args:
         raw: transactions with canonical column names (after ``io.map_columns``); values may
-            still be strings.
+            still be text.
         source: file or dataset name, for error messages.
         as_of: rows with a timestamp after this moment are quarantined (``after_as_of``).
             A date without time means the end of that day.
+        date_format, max_invalid_share: shortcuts for the same fields of ``options``.
         allow_zero_price: count zero-value lines as purchases (CDNOW's $0 orders, which the
             published BTYD fits include); negative prices are always quarantined.
         consume: drop the columns of ``raw`` once they have been read (``raw`` is left
             without columns), so that a loader which owns ``raw`` does not hold the input
             and the output in memory at the same time. Results are the same.
+        options: reading and cleaning settings (``LoadOptions``).
+        duplicate: bool array (n,) of rows that repeat an earlier row over *all* the source
+            file's columns (``duplicated_rows`` of the unmapped file); default: over ``raw``.
+        part, part_names: sheet of every row (int array (n,) into ``part_names``) when the
+            rows come from several sheets: the report then has an accounting per sheet.
+        now: the current moment for the ``future_timestamp`` rule (default: the clock).
+        source_names: canonical -> the file's column names, so messages use the user's names.
 
     Returns:
-        (transactions, quarantine, report): canonical used rows; quarantined rows with a
-        ``quarantine_reason`` column; the accounting dict.
+        (transactions, quarantine, report): canonical used rows; quarantined rows with
+        ``source_row``, ``quarantine_reason`` and ``raw_<column>`` (the text of fields that
+        could not be read); the accounting dict (+ ``warnings`` and ``detected`` formats).
     """
+    options = _effective_options(options, date_format, max_invalid_share)
     n = len(raw)
-    duplicate = duplicated_rows(raw)
-    frame = pd.DataFrame(index=raw.index)
-    frame["customer_id"] = customer_id_to_string(raw["customer_id"])
-    has_order_ids = "order_id" in raw and raw["order_id"].notna().any()
-    frame["order_id"] = _optional_string(raw, "order_id", has_order_ids)
-    frame["timestamp"] = parse_timestamps(
-        raw["timestamp"], "timestamp", source, date_format, max_invalid_share
-    )
-    for column in ("product_id", "product_name"):
-        frame[column] = _optional_string(raw, column)
-    numbers = {
-        c: parse_numbers(raw[c], c, source, max_invalid_share)
-        for c in ("quantity", "unit_price", "amount")
-        if c in raw
+    if duplicate is None:
+        duplicate = duplicated_rows(raw)
+    parsed = _parse_transaction_fields(raw, source, options, source_names)
+    frame = _transaction_frame(raw, parsed, source)
+    has_order_ids = bool(frame["order_id"].notna().any())
+    if consume:
+        raw.drop(columns=raw.columns, inplace=True)
+    if not has_order_ids:
+        # No order ids: one order per customer and timestamp.
+        frame["order_id"] = (frame["customer_id"].fillna("guest") + "@"
+                             + frame["timestamp"].astype("string").fillna("?"))
+    masks = _transaction_masks(frame, parsed, duplicate, options, allow_zero_price,
+                               has_order_ids, now)
+    if as_of is not None:
+        masks["after_as_of"] = frame["timestamp"] > end_of_day(as_of)
+    codes = reason_codes(masks, QUARANTINE_RULES, n)
+    del masks, duplicate
+    report = _accounting_from_codes(n, codes, QUARANTINE_RULES)
+    report.update(_parse_report(parsed, codes, QUARANTINE_RULES, source))
+    if part is not None:
+        report["parts"] = _part_accounting(codes, part, part_names, QUARANTINE_RULES)
+    raw_text = {f"raw_{name}": p.raw_text for name, p in parsed.items()
+                if p.raw_text is not None}
+    transactions, quarantine = _split(frame, codes, QUARANTINE_RULES, raw_text, part,
+                                      part_names)
+    return transactions, quarantine, report
+
+
+MONEY_COLUMNS: tuple[str, ...] = ("quantity", "unit_price", "amount")
+
+
+def _effective_options(options, date_format, max_invalid_share) -> LoadOptions:
+    options = options or LoadOptions()
+    changes = {}
+    if date_format is not None:
+        changes["date_format"] = date_format
+    if max_invalid_share is not None:
+        changes["max_bad_share"] = max_invalid_share
+    return options.with_changes(**changes) if changes else options
+
+
+@dataclass
+class Field:
+    """One parsed source column: values, unreadable and blank rows, raw text of both."""
+
+    values: pd.Series
+    bad: np.ndarray
+    blank: np.ndarray
+    detected: str = ""
+    warnings: list[str] = dataclass_field(default_factory=list)
+    raw_text: pd.Series | None = None
+    """Source text of the unreadable or blank rows (<NA> elsewhere), for the quarantine."""
+
+
+def _field(parsed: parsing.Parsed, raw: pd.Series, required: bool) -> Field:
+    offending = parsed.bad | (parsed.blank if required else False)
+    raw_text = None
+    if offending.any():
+        raw_text = pd.Series(pd.NA, index=raw.index, dtype="string")
+        raw_text[offending] = raw[offending].astype("string").fillna("")
+    return Field(parsed.values, parsed.bad, parsed.blank, parsed.detected,
+                 list(parsed.warnings), raw_text)
+
+
+def column_label(column: str, source_names: dict[str, str] | None) -> str:
+    """How messages name a canonical column: with the file's own name when it differs
+    (``Price (as unit_price)``)."""
+    name = (source_names or {}).get(column)
+    return column if name is None or str(name) == column else f"{name} (as {column})"
+
+
+def _parse_transaction_fields(raw: pd.DataFrame, source: str, options: LoadOptions,
+                              source_names: dict[str, str] | None = None
+                              ) -> dict[str, Field]:
+    """Parse the customer id, timestamp and money columns (``parsing``); refuse a column
+    whose blank or unreadable rows exceed ``options.max_bad_share``. ``source_names``:
+    canonical -> file column names, for messages."""
+    label = {c: column_label(c, source_names) for c in raw.columns}
+    fields = {
+        "customer_id": _field(parsing.parse_ids(raw["customer_id"], label["customer_id"],
+                                                source),
+                              raw["customer_id"], required=False),
+        "timestamp": _field(parsing.parse_dates(
+            raw["timestamp"], label["timestamp"], source, date_format=options.date_format,
+            timezone=options.timezone, max_bad_share=options.max_bad_share),
+            raw["timestamp"], required=True),
     }
-    if "amount" not in numbers and not {"quantity", "unit_price"} <= set(numbers):
+    for column in MONEY_COLUMNS:
+        if column in raw:
+            fields[column] = _field(parsing.parse_numbers(
+                raw[column], label[column], source, decimal=options.decimal,
+                max_bad_share=options.max_bad_share), raw[column], required=True)
+    if "amount" not in fields and not {"quantity", "unit_price"} <= set(fields):
         raise DataError(
             f"{source}: needs an 'amount' column, or both 'quantity' and 'unit_price'; found "
             f"{', '.join(raw.columns)}. Map them with --columns, e.g. "
-            '--columns "amount=Revenue" or "quantity=Qty,unit_price=Price"'
-        )
+            '--columns "amount=Revenue" or "quantity=Qty,unit_price=Price"')
+    for column, parsed in fields.items():
+        if column != "customer_id":
+            refuse_blank_or_bad(parsed, label[column], source, options.max_bad_share)
+    return fields
+
+
+def refuse_blank_or_bad(parsed: Field, column: str, source: str, max_bad_share: float) -> None:
+    """DataError when more than ``max_bad_share`` of the rows of a required column are blank
+    or unreadable: the file is then more likely mis-mapped or mis-exported than dirty."""
+    n = len(parsed.values)
+    bad = parsed.bad | parsed.blank
+    if n and bad.sum() > max_bad_share * n:
+        blank = int(parsed.blank.sum())
+        shown = (examples(parsed.raw_text[parsed.bad])
+                 if parsed.raw_text is not None and parsed.bad.any() else "")
+        raise DataError(
+            f"{where(source, column)}{int(bad.sum()):,} of {n:,} rows ({bad.mean():.1%}) are "
+            f"blank ({blank:,}) or unreadable ({int(parsed.bad.sum()):,})"
+            + (f", e.g. {shown}" if shown else "")
+            + f"; at most {max_bad_share:.1%} may be quarantined. Fill the column in the "
+            "export, map another column with --columns, or raise --max-bad-share if these "
+            "rows should be set aside.")
+
+
+def _transaction_frame(raw: pd.DataFrame, parsed: dict[str, Field], source: str
+                       ) -> pd.DataFrame:
+    """The canonical columns (schema.TRANSACTION_COLUMNS) from the parsed fields."""
+    frame = pd.DataFrame(index=raw.index)
+    frame["customer_id"] = parsed["customer_id"].values
+    has_order_ids = "order_id" in raw and raw["order_id"].notna().any()
+    frame["order_id"] = _optional_string(raw, "order_id", has_order_ids)
+    frame["timestamp"] = parsed["timestamp"].values
+    for column in ("product_id", "product_name"):
+        frame[column] = _optional_string(raw, column)
+    numbers = {c: parsed[c].values for c in MONEY_COLUMNS if c in parsed}
     if {"quantity", "unit_price"} <= set(numbers):
         frame["quantity"] = numbers["quantity"]
         frame["unit_price"] = numbers["unit_price"]
@@ -520,42 +544,67 @@ def clean_transactions(
         frame["quantity"] = numbers.get("quantity", pd.Series(1.0, index=raw.index))
         frame["amount"] = numbers["amount"]
         frame["unit_price"] = frame["amount"] / frame["quantity"].where(frame["quantity"] != 0)
-    del numbers
     frame["country"] = _optional_string(raw, "country")
-    if consume:
-        raw.drop(columns=raw.columns, inplace=True)
-    if not has_order_ids:
-        # No order ids: one order per customer and timestamp.
-        frame["order_id"] = (
-            frame["customer_id"].fillna("guest")
-            + "@"
-            + frame["timestamp"].astype("string").fillna("?")
-        )
+    return frame
 
-    money_bad = frame["amount"].isna() | frame["quantity"].isna()
-    masks = {
-        "unparsable_timestamp": frame["timestamp"].isna(),
-        "unparsable_number": money_bad,
+
+def _transaction_masks(frame: pd.DataFrame, parsed: dict[str, Field], duplicate,
+                       options: LoadOptions, allow_zero_price: bool, has_order_ids: bool,
+                       now) -> dict:
+    """One bool mask per quarantine rule (``QUARANTINE_RULES``; ``after_as_of`` apart)."""
+    money = [parsed[c] for c in MONEY_COLUMNS if c in parsed]
+    timestamp = parsed["timestamp"]
+    price_bad = ((frame["unit_price"] < 0) | (frame["amount"] < 0) if allow_zero_price
+                 else (frame["unit_price"] <= 0) | (frame["amount"] <= 0))
+    return {
+        "unparsable_timestamp": timestamp.bad,
+        "missing_timestamp": timestamp.blank,
+        "future_timestamp": parsing.future_timestamps(
+            frame["timestamp"], now=now, gap_days=options.future_gap_days),
+        "unparsable_number": np.logical_or.reduce([f.bad for f in money]),
+        "missing_number": np.logical_or.reduce([f.blank for f in money]),
         "missing_customer_id": frame["customer_id"].isna(),
-        "cancellation": mask_chunks(frame["order_id"], _is_cancellation) & has_order_ids,
+        "cancellation": _cancellations(frame, options.cancellation_rule)
+        if has_order_ids else None,
         "return": frame["quantity"] <= 0,
-        "non_positive_price": (frame["unit_price"] < 0) | (frame["amount"] < 0)
-        if allow_zero_price
-        else (frame["unit_price"] <= 0) | (frame["amount"] <= 0),
+        "non_positive_price": price_bad,
         "non_product_code": mask_chunks(frame["product_id"], _is_non_product_code),
         "duplicate_row": duplicate,
     }
-    if as_of is not None:
-        masks["after_as_of"] = frame["timestamp"] > end_of_day(as_of)
-    codes = reason_codes(masks, QUARANTINE_RULES, n)
-    del masks, money_bad, duplicate
-    report = _accounting_from_codes(n, codes, QUARANTINE_RULES)
-    transactions, quarantine = _split(frame, codes, QUARANTINE_RULES)
-    return transactions, quarantine, report
 
 
-def _is_cancellation(order_id: pd.Series) -> pd.Series:
-    return order_id.str.upper().str.startswith("C")
+def _cancellations(frame: pd.DataFrame, prefix: str | None) -> np.ndarray | None:
+    """Cancellation lines: the order id starts with ``prefix`` (case-insensitive) AND the
+    quantity is zero or less (Online Retail II's ``C`` invoices). A shop numbering its orders
+    ``CN-1001`` keeps its orders: their quantities are positive."""
+    if not prefix:
+        return None
+    prefix = prefix.upper()
+    starts = mask_chunks(frame["order_id"], lambda ids: ids.str.upper().str.startswith(prefix))
+    return starts & (frame["quantity"] <= 0).to_numpy(dtype=bool, na_value=False)
+
+
+def _parse_report(parsed: dict[str, Field], codes: np.ndarray, rules: tuple[str, ...],
+                  source: str) -> dict:
+    """What the parsing detected per column and the warnings a user must see (printed by
+    the CLI): detected formats, mixed offsets, future timestamps set aside."""
+    warnings = [w for f in parsed.values() for w in f.warnings]
+    future = int((codes == rules.index("future_timestamp") + 1).sum())
+    if future:
+        warnings.append(
+            f"{source}: {future:,} row(s) with a timestamp after today or far after the rest "
+            "of the data quarantined as future_timestamp (see quarantine.parquet); they do "
+            "not move the as-of date")
+    return {"detected": {name: f.detected for name, f in parsed.items() if f.detected},
+            "warnings": warnings}
+
+
+def _part_accounting(codes: np.ndarray, part: np.ndarray, part_names, rules) -> dict:
+    """Accounting per sheet: ``{sheet: {rows_in, rows_used, quarantined}}``."""
+    part = np.asarray(part)
+    names = list(part_names) if part_names is not None else [str(i) for i in np.unique(part)]
+    return {name: _accounting_from_codes(int((part == i).sum()), codes[part == i], rules)
+            for i, name in enumerate(names)}
 
 
 def _is_non_product_code(product_id: pd.Series) -> pd.Series:
@@ -571,15 +620,27 @@ def end_of_day(as_of) -> pd.Timestamp:
 
 
 def clean_customers(
-    raw: pd.DataFrame, source: str = "customers"
+    raw: pd.DataFrame, source: str = "customers", options: LoadOptions | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Canonicalise customer profiles; quarantine rows without an id and repeated ids."""
+    """Canonicalise customer profiles; quarantine rows without an id and repeated ids.
+
+    A profile whose sign-up date cannot be read is kept (a lead is still a lead) with no
+    sign-up date, and the report's ``warnings`` say how many."""
+    options = options or LoadOptions()
     frame = pd.DataFrame(index=raw.index)
-    frame["customer_id"] = customer_id_to_string(raw["customer_id"])
+    frame["customer_id"] = parsing.parse_ids(raw["customer_id"], "customer_id", source).values
     for column in ("email", "first_name", "last_name", "gender", "country"):
         frame[column] = _optional_string(raw, column)
+    warnings = []
     if "signup_at" in raw:
-        frame["signup_at"] = parse_timestamps(raw["signup_at"], "signup_at", source)
+        signup = parsing.parse_dates(raw["signup_at"], "signup_at", source,
+                                     timezone=options.timezone,
+                                     max_bad_share=options.max_bad_share)
+        frame["signup_at"] = signup.values
+        if signup.bad.any():
+            warnings.append(f"{where(source, 'signup_at')}{int(signup.bad.sum()):,} unreadable "
+                            f"sign-up dates kept as unknown, e.g. "
+                            f"{examples(raw['signup_at'][signup.bad])}")
     else:
         frame["signup_at"] = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
     if "email_opt_in" in raw:
@@ -608,22 +669,33 @@ def clean_customers(
     codes = reason_codes(masks, CUSTOMER_QUARANTINE_RULES, len(raw))
     del masks
     report = _accounting_from_codes(len(raw), codes, CUSTOMER_QUARANTINE_RULES)
+    report["warnings"] = warnings
     customers, quarantine = _split(frame, codes, CUSTOMER_QUARANTINE_RULES)
     return customers, quarantine, report
 
 
 def clean_events(
-    raw: pd.DataFrame, source: str = "events", as_of=None, consume: bool = False
+    raw: pd.DataFrame, source: str = "events", as_of=None, consume: bool = False,
+    options: LoadOptions | None = None, duplicate: np.ndarray | None = None, now=None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Canonicalise events; quarantine unknown event types, missing ids, duplicates, future.
 
-    ``consume``: drop the columns of ``raw`` once read, as in ``clean_transactions``.
+    ``consume``: drop the columns of ``raw`` once read, as in ``clean_transactions``;
+    ``options``, ``duplicate``, ``now``: as in ``clean_transactions`` (the date format is
+    inferred: an events export may use another one than the orders).
     """
-    duplicate = duplicated_rows(raw)
+    options = options or LoadOptions()
+    if duplicate is None:
+        duplicate = duplicated_rows(raw)
     n = len(raw)
     frame = pd.DataFrame(index=raw.index)
-    frame["customer_id"] = customer_id_to_string(raw["customer_id"])
-    frame["timestamp"] = parse_timestamps(raw["timestamp"], "timestamp", source)
+    frame["customer_id"] = parsing.parse_ids(raw["customer_id"], "customer_id", source).values
+    timestamp = _field(parsing.parse_dates(raw["timestamp"], "timestamp", source,
+                                           timezone=options.timezone,
+                                           max_bad_share=options.max_bad_share),
+                       raw["timestamp"], required=True)
+    refuse_blank_or_bad(timestamp, "timestamp", source, options.max_bad_share)
+    frame["timestamp"] = timestamp.values
     frame["event_type"] = map_chunks(raw["event_type"], _lower_stripped)
     frame["product_id"] = _optional_string(raw, "product_id")
     if consume:
@@ -636,7 +708,10 @@ def clean_events(
             f"{', '.join(EVENT_TYPES)}. Rename the values in the export."
         )
     masks = {
-        "unparsable_timestamp": frame["timestamp"].isna(),
+        "unparsable_timestamp": timestamp.bad,
+        "missing_timestamp": timestamp.blank,
+        "future_timestamp": parsing.future_timestamps(frame["timestamp"], now=now,
+                                                      gap_days=options.future_gap_days),
         "missing_customer_id": frame["customer_id"].isna(),
         "unknown_event_type": ~known,
         "duplicate_row": duplicate,
@@ -646,5 +721,7 @@ def clean_events(
     codes = reason_codes(masks, EVENT_QUARANTINE_RULES, n)
     del masks, duplicate
     report = _accounting_from_codes(n, codes, EVENT_QUARANTINE_RULES)
-    events, quarantine = _split(frame, codes, EVENT_QUARANTINE_RULES)
+    report.update(_parse_report({"timestamp": timestamp}, codes, EVENT_QUARANTINE_RULES, source))
+    raw_text = {"raw_timestamp": timestamp.raw_text} if timestamp.raw_text is not None else {}
+    events, quarantine = _split(frame, codes, EVENT_QUARANTINE_RULES, raw_text)
     return events, quarantine, report

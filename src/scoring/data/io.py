@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
+from .columns import COLUMN_ALIASES, match_columns  # noqa: F401 (aliases re-exported)
 from .errors import DataError
 
 SUPPORTED_SUFFIXES = {
@@ -19,49 +19,6 @@ SUPPORTED_SUFFIXES = {
     ".xlsx": "excel",
     ".xls": "excel",
 }
-
-# Column names that common shop exports use, lower-cased with spaces/underscores removed.
-COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
-    "customer_id": ("customerid", "customer", "clientid", "userid", "buyerid", "contactid"),
-    "order_id": (
-        "orderid",
-        "invoice",
-        "invoiceno",
-        "invoiceid",
-        "order",
-        "ordernumber",
-        "transactionid",
-    ),
-    "timestamp": (
-        "timestamp",
-        "invoicedate",
-        "orderdate",
-        "date",
-        "datetime",
-        "createdat",
-        "purchasedate",
-        "eventtime",
-        "time",
-    ),
-    "product_id": ("productid", "stockcode", "sku", "itemid", "product", "articleid"),
-    "product_name": ("productname", "description", "itemname", "title", "name"),
-    "quantity": ("quantity", "qty", "units", "numberofitems"),
-    "unit_price": ("unitprice", "price", "itemprice"),
-    "amount": ("amount", "revenue", "total", "ordervalue", "value", "sales", "linetotal"),
-    "country": ("country", "countrycode"),
-    "email": ("email", "emailaddress", "mail"),
-    "first_name": ("firstname", "givenname"),
-    "last_name": ("lastname", "surname", "familyname"),
-    "gender": ("gender", "sex"),
-    "signup_at": ("signupat", "signupdate", "registeredat", "registrationdate", "createdat"),
-    "email_opt_in": ("emailoptin", "optin", "subscribed", "newsletter"),
-    "event_type": ("eventtype", "event", "type", "action"),
-}
-
-
-def _normalise(name: str) -> str:
-    return re.sub(r"[\s_\-\.]+", "", str(name)).lower()
-
 
 def parse_column_mapping(spec: str | dict | None) -> dict[str, str]:
     """Parse ``"customer_id=Customer ID,timestamp=InvoiceDate"`` (or a dict) into a mapping
@@ -94,48 +51,14 @@ def load_config(path: str | Path | None) -> dict:
     return yaml.safe_load(path.read_text()) or {}
 
 
-def read_table(path: str | Path, what: str = "transactions") -> pd.DataFrame:
-    """Read one export file. Raises DataError for a missing, unsupported or empty file."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(
-            f"{path}: {what} file not found (working directory {Path.cwd()}); "
-            "check the path passed to --" + what
-        )
-    kind = SUPPORTED_SUFFIXES.get(path.suffix.lower())
-    if kind is None:
-        raise DataError(
-            f"{path}: unsupported format {path.suffix or '(no suffix)'!r} for {what}; "
-            f"supported: {', '.join(sorted(SUPPORTED_SUFFIXES))} (CSV, Parquet or Excel)"
-        )
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the {what} file is empty (0 bytes); export it again")
-    try:
-        if kind == "parquet":
-            frame = pd.read_parquet(path)
-        elif kind == "excel":
-            frame = pd.read_excel(path)
-        else:
-            # Only empty cells are missing: "n/a", "NA", "-" stay visible so that bad values
-            # are reported by name instead of silently dropped.
-            frame = pd.read_csv(
-                path,
-                sep="\t" if kind == "tsv" else None,
-                engine="python",
-                dtype=str,
-                keep_default_na=False,
-                na_values=[""],
-            )
-    except pd.errors.EmptyDataError as exc:
-        raise DataError(f"{path}: the {what} file has no header and no rows") from exc
-    except Exception as exc:  # noqa: BLE001 - re-raised with the file named
-        raise DataError(f"{path}: could not read {what} as {kind}: {exc}") from exc
-    if frame.empty:
-        raise DataError(
-            f"{path}: the {what} file has a header ({', '.join(map(str, frame.columns))}) "
-            "but no rows"
-        )
-    return frame
+def read_table(path: str | Path, what: str = "transactions", **options) -> pd.DataFrame:
+    """Read one export file: ``readers.read_export(path, what, **options).frame`` (every
+    source column; CSV and Excel cells as text, <NA> only for empty cells; Parquet as
+    stored). ``options``: ``encoding``, ``sheet``, ``header_row``, ``delimiter``. Raises
+    DataError for a missing, unsupported, empty or unreadable file."""
+    from .readers import read_export  # readers imports this module
+
+    return read_export(path, what, **options).frame
 
 
 def _string_dtype(arrow_type):
@@ -193,41 +116,8 @@ def map_columns(
     source: str,
     what: str = "transactions",
 ) -> pd.DataFrame:
-    """Rename source columns to canonical names: explicit ``mapping`` first, then known aliases.
-
-    Keeps only canonical columns. Raises DataError naming what was expected and what was
-    found when a required column cannot be matched.
-    """
-    for canonical, column in mapping.items():
-        if canonical not in wanted:
-            raise DataError(
-                f"{source}: --columns names {canonical!r}, which is not a {what} column; "
-                f"canonical columns are {', '.join(wanted)}"
-            )
-        if column not in frame.columns:
-            raise DataError(
-                f"{source}: --columns maps {canonical!r} to {column!r}, but the file has no "
-                f"such column; found: {', '.join(map(str, frame.columns))}"
-            )
-    renamed: dict[str, str] = {v: k for k, v in mapping.items()}
-    taken = set(renamed.values())
-    by_norm = {_normalise(c): c for c in frame.columns}
-    for canonical in wanted:
-        if canonical in taken:
-            continue
-        for alias in (_normalise(canonical),) + COLUMN_ALIASES.get(canonical, ()):
-            column = by_norm.get(alias)
-            if column is not None and column not in renamed:
-                renamed[column] = canonical
-                taken.add(canonical)
-                break
-    out = frame[list(renamed)].rename(columns=renamed)
-    missing = [c for c in required if c not in out.columns]
-    if missing:
-        raise DataError(
-            f"{source}: required {what} column(s) {', '.join(missing)} not found. "
-            f"Expected at least {', '.join(required)}; found: "
-            f"{', '.join(map(str, frame.columns))}. Map them with --columns, e.g. "
-            f'--columns "{missing[0]}=<your column name>"'
-        )
-    return out
+    """Rename source columns to canonical names (rules in ``scoring.data.columns``) and keep
+    only the canonical columns. Raises DataError naming what was expected and what was found
+    when a required column is missing or ambiguous."""
+    match = match_columns(frame, mapping, wanted, required, source, what)
+    return frame[list(match.renamed)].rename(columns=match.renamed)

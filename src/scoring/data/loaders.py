@@ -21,7 +21,9 @@ from pathlib import Path
 import pandas as pd
 
 from . import cleaning, io
+from .columns import match_columns
 from .errors import DataError
+from .options import LoadOptions
 from .schema import (
     CUSTOMER_COLUMNS,
     EVENT_COLUMNS,
@@ -113,52 +115,64 @@ def load_files(
     as_of=None,
     date_format: str | None = None,
     name: str | None = None,
+    options: LoadOptions | None = None,
+    now=None,
 ) -> ShopData:
     """Load any shop's exports (CSV, Parquet or Excel) with an optional column mapping.
 
     ``columns`` maps canonical names to the file's names, e.g.
     ``"customer_id=Customer ID,timestamp=InvoiceDate"``; unmapped columns are matched by
-    common aliases (Invoice, StockCode, Price, ...).
+    common aliases (Invoice, StockCode, Price, ...) without guessing between several
+    (``scoring.data.columns``). ``options`` say how to read and clean the files (encoding,
+    sheet, header row, date format, decimal separator, time zone, thresholds; ``LoadOptions``);
+    ``date_format`` is a shortcut for ``options.date_format``. Duplicate lines are detected
+    over all the file's columns, mapped or not. ``now``: the current moment for the
+    ``future_timestamp`` rule (tests).
     """
+    options = options or LoadOptions()
+    if date_format is not None:
+        options = options.with_changes(date_format=date_format)
     path = Path(transactions)
-    raw = io.read_table(path, "transactions")
-    mapped = io.map_columns(
-        raw, io.parse_column_mapping(columns), TRANSACTION_COLUMNS, TRANSACTION_REQUIRED, str(path)
-    )
+    table = _read(path, "transactions", options)
+    match = match_columns(table.frame, io.parse_column_mapping(columns), TRANSACTION_COLUMNS,
+                          TRANSACTION_REQUIRED, str(path))
+    warnings = list(table.meta.get("warnings", [])) + match.warnings
+    duplicate = cleaning.duplicated_rows(table.frame)
+    mapped = table.frame[list(match.renamed)].rename(columns=match.renamed)
     customers_raw = events_raw = None
     if customers is not None:
-        c_raw = io.read_table(customers, "customers")
-        customers_raw = io.map_columns(
-            c_raw,
-            io.parse_column_mapping(customer_columns),
-            CUSTOMER_COLUMNS,
-            ("customer_id",),
-            str(customers),
-            "customers",
-        )
+        c_table = _read(customers, "customers", options)
+        customers_raw = io.map_columns(c_table.frame, io.parse_column_mapping(customer_columns),
+                                       CUSTOMER_COLUMNS, ("customer_id",), str(customers),
+                                       "customers")
+        warnings += list(c_table.meta.get("warnings", []))
     if events is not None:
-        e_raw = io.read_table(events, "events")
-        events_raw = io.map_columns(
-            e_raw,
-            io.parse_column_mapping(event_columns),
-            EVENT_COLUMNS,
-            ("customer_id", "timestamp", "event_type"),
-            str(events),
-            "events",
-        )
-    return _build(
-        name or path.stem,
-        mapped,
-        customers_raw,
-        events_raw,
-        source={
-            "file": str(path),
-            "customers": str(customers) if customers else None,
-            "events": str(events) if events else None,
-        },
-        as_of=as_of,
-        date_format=date_format,
-    )
+        e_table = _read(events, "events", options)
+        events_raw = io.map_columns(e_table.frame, io.parse_column_mapping(event_columns),
+                                    EVENT_COLUMNS, ("customer_id", "timestamp", "event_type"),
+                                    str(events), "events")
+        warnings += list(e_table.meta.get("warnings", []))
+    shop = _build(
+        name or path.stem, mapped, customers_raw, events_raw,
+        source={"file": str(path), "customers": str(customers) if customers else None,
+                "events": str(events) if events else None, "read": _read_meta(table)},
+        as_of=as_of, options=options, duplicate=duplicate, part=table.part,
+        part_names=table.part_names, now=now,
+        source_names={canonical: source for source, canonical in match.renamed.items()})
+    shop.warnings = warnings + shop.warnings
+    return shop
+
+
+def _read(path, what: str, options: LoadOptions):
+    from .readers import read_export
+
+    return read_export(path, what, encoding=options.encoding, sheet=options.sheet,
+                       header_row=options.header_row, delimiter=options.delimiter)
+
+
+def _read_meta(table) -> dict:
+    """What the reader detected (encoding, delimiter, header row, sheets), JSON-friendly."""
+    return {k: v for k, v in table.meta.items() if k != "warnings"}
 
 
 def _build(
@@ -171,22 +185,35 @@ def _build(
     date_format: str | None = None,
     allow_zero_price: bool = False,
     consume: bool = False,
+    options: LoadOptions | None = None,
+    duplicate=None,
+    part=None,
+    part_names=None,
+    now=None,
+    source_names: dict[str, str] | None = None,
 ) -> ShopData:
     """Clean the tables into a ``ShopData``. A table may be given as a zero-argument
     callable that returns it: it is then read only when it is cleaned, so that the raw input
     of one table is not held while another is cleaned. ``consume``: the tables are owned
     here and their columns are dropped once read (the cleaners' ``consume``), which lets the
     input be freed while the output is built (needs callables, or frames nobody else holds).
+    ``duplicate``, ``part``, ``part_names``, ``now``, ``source_names``: see
+    ``cleaning.clean_transactions``.
     """
     source = dict(source or {})
+    options = options or LoadOptions()
+    if date_format is not None:
+        options = options.with_changes(date_format=date_format)
+    table = _table(mapped)
+    had = {c for c in table.columns if table[c].notna().any()}
+    if {"quantity", "unit_price"} <= had or "amount" in had:
+        had |= {"amount", "unit_price"}  # derived from each other by the cleaning
+    input_columns = tuple(c for c in TRANSACTION_COLUMNS if c in had)
     transactions, quarantine, report = cleaning.clean_transactions(
-        _table(mapped),
-        source.get("file", name),
-        as_of=as_of,
-        date_format=date_format,
-        allow_zero_price=allow_zero_price,
-        consume=consume,
-    )
+        table, source.get("file", name), as_of=as_of, allow_zero_price=allow_zero_price,
+        consume=consume, options=options, duplicate=duplicate, part=part,
+        part_names=part_names, now=now, source_names=source_names)
+    del table
     shop = ShopData(
         name=name,
         transactions=transactions,
@@ -194,21 +221,24 @@ def _build(
         rows_in=report["rows_in"],
         source=source,
         reports={"transactions": report},
+        input_columns=input_columns,
+        warnings=list(report.get("warnings", [])),
     )
     if customers_raw is not None:
         shop.customers, shop.customers_quarantine, shop.reports["customers"] = (
-            cleaning.clean_customers(_table(customers_raw), source.get("customers") or "customers")
-        )
+            cleaning.clean_customers(_table(customers_raw),
+                                     source.get("customers") or "customers", options))
+        shop.warnings += shop.reports["customers"].get("warnings", [])
     if events_raw is not None:
         shop.events, shop.events_quarantine, shop.reports["events"] = cleaning.clean_events(
-            _table(events_raw), source.get("events") or "events", as_of=as_of, consume=consume
-        )
+            _table(events_raw), source.get("events") or "events", as_of=as_of, consume=consume,
+            options=options, now=now)
+        shop.warnings += shop.reports["events"].get("warnings", [])
     if transactions.empty:
         raise DataError(
             f"{source.get('file', name)}: no usable transactions: all {report['rows_in']:,} "
             f"rows were quarantined ({_top_reasons(report)}). Check the column mapping "
-            "(--columns) and the as-of date."
-        )
+            "(--columns) and the as-of date.")
     shop.as_of = pd.Timestamp(as_of) if as_of is not None else transactions["timestamp"].max()
     return shop
 

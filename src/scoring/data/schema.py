@@ -106,6 +106,11 @@ class ShopData:
     products: pd.DataFrame | None = None
     truth: pd.DataFrame | None = None
     """Known truth per customer (synthetic shop only)."""
+    input_columns: tuple[str, ...] = ()
+    """The canonical transaction columns the input really had (before the cleaning added the
+    missing optional ones as empty): what a model's input check compares against."""
+    warnings: list[str] = field(default_factory=list)
+    """What the loading detected or set aside that a user must see (printed by the CLI)."""
 
     @property
     def has_products(self) -> bool:

@@ -1097,7 +1097,9 @@ def write_shop(shop: SyntheticShop, out_dir) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for name in TABLES:
         getattr(shop, name).to_parquet(out / f"{name}.parquet", index=False)
-    (out / "synthetic.json").write_text(json.dumps(shop.metadata(), indent=2))
+    from ..outputs import dumps
+
+    (out / "synthetic.json").write_text(dumps(shop.metadata()))
     return out
 
 
