@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .data.errors import require_columns
 from .data.schema import ShopData, rows_before
 
 LIFECYCLE_STAGES = ("lead", "first_time", "second_order", "loyal", "lapsed", "sleeping")
@@ -91,6 +92,29 @@ def customer_activity(transactions: pd.DataFrame, as_of) -> pd.DataFrame:
     activity.index = activity.index.astype("string")
     activity.index.name = "customer_id"
     return activity
+
+
+def monthly_activity(transactions: pd.DataFrame) -> pd.DataFrame:
+    """Orders, revenue and buying customers per calendar month.
+
+    ``transactions``: canonical purchase lines (timestamp, order_id, customer_id, amount).
+    Returns one row per month from the first to the last purchase (months without purchases
+    included, with zeros), indexed by the month's first day (``month``, Timestamp), with
+    columns ``orders`` (distinct order ids), ``revenue`` (sum of ``amount``, currency) and
+    ``customers`` (distinct customer ids; a customer buying in several months counts in
+    each of them).
+    """
+    require_columns(transactions, ("timestamp", "order_id", "customer_id", "amount"),
+                    "monthly_activity: transactions", "pass canonical purchase lines "
+                    "(scoring.data.load_dataset(...).transactions).")
+    columns = ["timestamp", "order_id", "customer_id", "amount"]
+    monthly = (transactions[columns].set_index("timestamp")
+               .resample("MS").agg({"order_id": "nunique", "amount": "sum", "customer_id": "nunique"})
+               .rename(columns={"order_id": "orders", "amount": "revenue",
+                                "customer_id": "customers"}))
+    monthly = monthly.astype({"orders": "int64", "customers": "int64", "revenue": "float64"})
+    monthly.index.name = "month"
+    return monthly[["orders", "revenue", "customers"]]
 
 
 def rfm_scores(activity: pd.DataFrame, config: SegmentConfig = SegmentConfig()) -> pd.DataFrame:

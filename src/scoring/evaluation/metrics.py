@@ -32,6 +32,8 @@ Revenue (``actual`` >= 0 and ``predicted`` revenue per customer, currency):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -239,3 +241,24 @@ def revenue_metrics(actual, predicted) -> dict[str, float]:
         "total_predicted": float(p.sum()),
         "total_actual": float(a.sum()),
     }
+
+
+def holdout_by_frequency_table(
+    frequency, actual_orders, expected_orders: Mapping[str, np.ndarray], max_frequency: int = 7
+) -> pd.DataFrame:
+    """Mean actual and expected holdout purchase days per calibration-period frequency.
+
+    ``frequency`` (repeat purchase days before the cutoff), ``actual_orders`` (purchase days in
+    the holdout) and every array of ``expected_orders`` ({model name: expected purchase days in
+    the holdout}) hold one value per customer, shape (n,). Customers are grouped by frequency,
+    the last group pooling frequency >= ``max_frequency``. Returns one row per non-empty group,
+    index ``frequency`` (int, 0..max_frequency), columns ``n`` (customers), ``actual`` and one
+    per model (mean purchase days per customer in the holdout).
+    """
+    f, actual = _arrays(frequency, actual_orders, ("frequency", "actual_orders"))
+    frame = pd.DataFrame({"frequency": np.minimum(f, max_frequency).astype("int64"),
+                          "actual": actual})
+    for name, values in expected_orders.items():
+        frame[name] = _arrays(f, values, ("frequency", f"expected_orders[{name!r}]"))[1]
+    grouped = frame.groupby("frequency")
+    return pd.concat([grouped.size().rename("n"), grouped.mean()], axis=1)

@@ -1,27 +1,30 @@
-"""Figures for the churn and revenue evaluation (matplotlib, Agg backend).
+"""Figures for the churn and revenue evaluation and the notebooks (matplotlib).
 
-Every function returns a ``matplotlib.figure.Figure`` and never shows or saves it; callers
-log or save it (``mlflow.log_figure``, ``fig.savefig``) and close it. Plotting is kept apart
-from fitting: the functions take predictions (arrays/Series) or fitted models.
+Every function returns a ``matplotlib.figure.Figure`` built without pyplot, so it needs no GUI
+and leaves the notebooks' inline backend alone; it never shows or saves it: callers log or
+save it (``mlflow.log_figure``, ``fig.savefig``) or display it. Plotting is kept apart from
+fitting and computing: the functions take predictions (arrays/Series), tables or fitted models.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
+from scoring.evaluation.metrics import (
+    ECE_BINS,
+    calibration_table,
+    decile_table,
+    holdout_by_frequency_table,
+)
+from scoring.models import btyd
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
 
-from scoring.evaluation.metrics import ECE_BINS, calibration_table, decile_table  # noqa: E402
-
-
-def _figure(width: float = 6.0, height: float = 4.5) -> tuple[Figure, plt.Axes]:
+def _figure(width: float = 6.0, height: float = 4.5) -> tuple[Figure, Axes]:
     fig = Figure(figsize=(width, height), layout="constrained")
     return fig, fig.add_subplot(1, 1, 1)
 
@@ -109,56 +112,54 @@ def decile_chart(actual, predicted, title: str = "Revenue by predicted decile") 
     return fig
 
 
+def p_alive_heatmap(matrix: pd.DataFrame, title: str = "P(alive)") -> Figure:
+    """Heatmap of a P(alive) matrix as returned by :func:`scoring.models.btyd.p_alive_matrix`:
+    shape (n_frequencies, n_recencies), index ``frequency`` (repeat purchase days), columns
+    ``recency`` (days, evenly spaced from 0), values in [0, 1]."""
+    frequency = matrix.index.to_numpy(dtype="float64")
+    recency = matrix.columns.to_numpy(dtype="float64")
+    fig, ax = _figure(7, 5)
+    image = ax.imshow(
+        matrix.to_numpy(dtype="float64"),
+        origin="lower",
+        aspect="auto",
+        cmap="viridis",
+        vmin=0,
+        vmax=1,
+        extent=(recency.min(), recency.max(), frequency.min() - 0.5, frequency.max() + 0.5),
+    )
+    fig.colorbar(image, ax=ax, label="P(alive)")
+    ax.set_xlabel("recency (days between first and last purchase)")
+    ax.set_ylabel("frequency (repeat purchase days)")
+    ax.set_title(title)
+    return fig
+
+
 def p_alive_matrix(
     model, T: float | None = None, max_frequency: int | None = None, rfm: pd.DataFrame | None = None
 ) -> Figure:
     """P(alive) of a fitted BTYD model over frequency (rows) and recency (columns) for a
-    customer observed ``T`` days (default: the largest ``T`` in ``rfm``)."""
+    customer observed ``T`` days (default: the largest ``T`` in ``rfm``); the matrix is
+    :func:`scoring.models.btyd.p_alive_matrix` (60 recencies from 0 to ``T``), drawn by
+    :func:`p_alive_heatmap`."""
     if T is None:
         T = float(rfm["T"].max()) if rfm is not None else 365.0
     if max_frequency is None:
         max_frequency = (
             int(np.clip(rfm["frequency"].quantile(0.99), 5, 60)) if rfm is not None else 30
         )
-    frequency = np.arange(0, max_frequency + 1, dtype="float64")
-    recency = np.linspace(0, T, 60)
-    f_grid, r_grid = np.meshgrid(frequency, recency, indexing="ij")
-    grid = pd.DataFrame(
-        {
-            "frequency": f_grid.ravel(),
-            "recency": r_grid.ravel(),
-            "T": np.full(f_grid.size, float(T)),
-        }
-    )
-    grid.loc[grid["frequency"] == 0, "recency"] = 0.0
-    alive = np.asarray(model.p_alive(grid), dtype="float64").reshape(f_grid.shape)
-    fig, ax = _figure(7, 5)
-    image = ax.imshow(
-        alive,
-        origin="lower",
-        aspect="auto",
-        cmap="viridis",
-        vmin=0,
-        vmax=1,
-        extent=(0, T, -0.5, max_frequency + 0.5),
-    )
-    fig.colorbar(image, ax=ax, label="P(alive)")
-    ax.set_xlabel("recency (days between first and last purchase)")
-    ax.set_ylabel("frequency (repeat purchase days)")
-    ax.set_title(f"{type(model).__name__}: P(alive) at T = {T:.0f} days")
-    return fig
+    matrix = btyd.p_alive_matrix(model, T, max_frequency, n_recency=60)
+    return p_alive_heatmap(matrix, f"{type(model).__name__}: P(alive) at T = {T:.0f} days")
 
 
 def holdout_by_frequency(
     frequency, actual_orders, expected_orders: Mapping[str, np.ndarray], max_frequency: int = 7
 ) -> Figure:
     """Mean actual vs expected holdout purchase days by calibration-period frequency
-    (the last group pools frequency >= ``max_frequency``)."""
-    group = np.minimum(np.asarray(frequency, dtype="float64"), max_frequency).astype(int)
-    frame = pd.DataFrame({"group": group, "actual": np.asarray(actual_orders, dtype="float64")})
-    for name, values in expected_orders.items():
-        frame[name] = np.asarray(values, dtype="float64")
-    means = frame.groupby("group").mean()
+    (the last group pools frequency >= ``max_frequency``); the means are
+    :func:`scoring.evaluation.metrics.holdout_by_frequency_table`. Arrays: one value per
+    customer, shape (n,); ``expected_orders``: {model name: expected purchase days}."""
+    means = holdout_by_frequency_table(frequency, actual_orders, expected_orders, max_frequency)
     fig, ax = _figure(7, 4.5)
     ax.plot(means.index, means["actual"], marker="o", color="black", label="actual")
     for name in expected_orders:

@@ -146,6 +146,39 @@ GRID_PRESETS = {"full": dict, "quick": quick_config}
 """Named overrides of :func:`default_config` (``--recommender-grid``)."""
 
 
+def trimmed_config(
+    models: list[str], settings_per_model: int = 1, weight_step: float = 0.25
+) -> dict:
+    """Overrides of :func:`default_config` for a fast smoke run (the notebooks under
+    ``SCORING_NOTEBOOK_FAST=1``): only ``models``, each with the first ``settings_per_model``
+    settings of its full grid; the hybrid, if among ``models``, picks its collaborative part
+    among the listed models only and searches its weights on a ``weight_step`` grid.
+    """
+    unknown = sorted(set(models) - set(MODELS))
+    if unknown or settings_per_model < 1 or not 0 < weight_step <= 1:
+        raise DataError(
+            f"trimmed_config: models must be among {MODELS} (unknown: {unknown}), "
+            f"settings_per_model >= 1 (got {settings_per_model}) and 0 < weight_step <= 1 "
+            f"(got {weight_step})."
+        )
+    full = default_config()
+    return {
+        "models": list(models),
+        "grids": {
+            name: full["grids"][name][:settings_per_model]
+            for name in models
+            if name in full["grids"]
+        },
+        "hybrid": {
+            **full["hybrid"],
+            "collaborative_candidates": [
+                c for c in full["hybrid"]["collaborative_candidates"] if c in models
+            ],
+            "weight_step": weight_step,
+        },
+    }
+
+
 @dataclass
 class RecommenderEvaluation:
     """Result of :func:`evaluate_recommenders`.

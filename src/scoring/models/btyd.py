@@ -1428,3 +1428,43 @@ def btyd_feature_frame(
         frame["expected_order_value"] = order_value
         frame[f"predicted_revenue_{label}"] = expected_orders * order_value
     return frame
+
+
+def p_alive_matrix(
+    model: _BTYDModel, T: float, max_frequency: int = 30, n_recency: int = 60
+) -> pd.DataFrame:
+    """P(alive) of a fitted BTYD model over a frequency x recency grid, at age ``T`` days.
+
+    Args:
+        model: a fitted BetaGeoModel / ParetoNBDModel / ModifiedBetaGeoModel.
+        T: days from the first purchase to the end of observation, shared by every cell.
+        max_frequency: rows are frequencies 0, 1, ..., ``max_frequency`` (repeat purchase days).
+        n_recency: columns are ``n_recency`` recencies evenly spaced from 0 to ``T`` (days from
+            the first to the last purchase).
+
+    Returns:
+        DataFrame of shape (max_frequency + 1, n_recency), index ``frequency`` (int), columns
+        ``recency`` (float days), values P(alive) in [0, 1]. A customer without repeat
+        purchases has recency 0, so row 0 holds P(alive | 0, 0, T) in every column.
+    """
+    if not T > 0 or max_frequency < 0 or n_recency < 1:
+        raise DataError(
+            f"p_alive_matrix: need T > 0 days, max_frequency >= 0 and n_recency >= 1; got "
+            f"T={T}, max_frequency={max_frequency}, n_recency={n_recency}."
+        )
+    frequency = np.arange(max_frequency + 1)
+    recency = np.linspace(0.0, float(T), n_recency)
+    f_grid, r_grid = np.meshgrid(frequency.astype("float64"), recency, indexing="ij")
+    grid = pd.DataFrame(
+        {
+            "frequency": f_grid.ravel(),
+            "recency": np.where(f_grid == 0, 0.0, r_grid).ravel(),
+            "T": np.full(f_grid.size, float(T)),
+        }
+    )
+    alive = np.asarray(model.p_alive(grid), dtype="float64").reshape(f_grid.shape)
+    return pd.DataFrame(
+        alive,
+        index=pd.Index(frequency, name="frequency"),
+        columns=pd.Index(recency, name="recency"),
+    )

@@ -18,7 +18,7 @@ from .collaborative import (
     ItemKNNRecommender,
     explain_recommendations,
 )
-from .matrix import InteractionMatrix, build_interaction_matrix
+from .matrix import InteractionMatrix, build_interaction_matrix, product_names
 from .popularity import PopularityRecommender
 
 __all__ = [
@@ -32,5 +32,6 @@ __all__ = [
     "build_interaction_matrix",
     "explain_recommendations",
     "load_recommender",
+    "product_names",
     "topn_dense",
 ]

@@ -181,6 +181,25 @@ def _check_transactions(transactions: pd.DataFrame) -> None:
         )
 
 
+def product_names(transactions: pd.DataFrame) -> pd.Series:
+    """Product name lookup: for every product with a named purchase line, the name on its
+    last such line (row order).
+
+    ``transactions``: canonical purchase lines with ``product_id`` and ``product_name``.
+    Returns a string Series indexed by ``product_id`` (one row per named product), so
+    ``recs["product_id"].map(product_names(tx))`` names recommendations (<NA> when unknown).
+    """
+    require_columns(
+        transactions,
+        ("product_id", "product_name"),
+        "product_names: transactions",
+        "pass canonical purchase lines of a shop with products (e.g. Online Retail II).",
+    )
+    named = transactions[["product_id", "product_name"]].dropna()
+    names = named.drop_duplicates("product_id", keep="last").set_index("product_id")
+    return names["product_name"].astype("string")
+
+
 def build_interaction_matrix(
     transactions: pd.DataFrame,
     cutoff,

@@ -1,12 +1,19 @@
-CELLS = [
-    ("md", """
-# 01 · Data and segments
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-Online Retail II (UCI, CC BY 4.0) through the project's data layer: what was used and what was
-quarantined (and why), orders and revenue over time, RFM distributions and the marketing segments.
-All logic lives in `scoring`; this notebook only shows results.
-"""),
-    ("code", """
+# %% [markdown]
+# # 01 · Data and segments
+#
+# Online Retail II (UCI, CC BY 4.0) through the project's data layer: what was used and what was
+# quarantined (and why), orders and revenue over time, RFM distributions and the marketing segments.
+# All logic lives in `scoring`; this notebook only shows results.
+
+# %%
 import os
 
 import matplotlib.pyplot as plt
@@ -15,32 +22,36 @@ import pandas as pd
 from scoring import pipeline
 from scoring.data import load_dataset
 from scoring.features.rfm import rfm_summary
-from scoring.segments import build_segments, segment_sizes
+from scoring.segments import build_segments, monthly_activity, segment_sizes
 
 DATASET = os.environ.get("SCORING_NOTEBOOK_DATASET", "online-retail-ii")
 shop = load_dataset(DATASET)
-"""),
-    ("md", "## Row accounting: every input row is used or quarantined with a reason"),
-    ("code", """
+
+# %% [markdown]
+# ## Row accounting: every input row is used or quarantined with a reason
+
+# %%
 report = pipeline.quality_report(shop)
 print(pipeline.format_accounting(report))
 assert report["rows_in"] == report["rows_used"] + sum(report["quarantined"].values())
-"""),
-    ("code", """
+
+# %%
 pd.Series(report["quarantined"]).sort_values().plot.barh(title="Quarantined rows by reason")
 plt.show()
-"""),
-    ("md", "## Orders and revenue over time"),
-    ("code", """
-monthly = (shop.transactions.set_index("timestamp")
-           .resample("MS").agg({"order_id": "nunique", "amount": "sum", "customer_id": "nunique"})
-           .rename(columns={"order_id": "orders", "amount": "revenue", "customer_id": "customers"}))
+
+# %% [markdown]
+# ## Orders and revenue over time
+
+# %%
+monthly = monthly_activity(shop.transactions)
 monthly.plot(subplots=True, figsize=(9, 6), title="Per month")
 plt.show()
 monthly.tail()
-"""),
-    ("md", "## RFM (lifetimes' conventions, days) as of the last order"),
-    ("code", """
+
+# %% [markdown]
+# ## RFM (lifetimes' conventions, days) as of the last order
+
+# %%
 rfm = rfm_summary(shop.transactions, shop.as_of)
 fig, axes = plt.subplots(1, 3, figsize=(12, 3))
 rfm["frequency"].clip(upper=30).plot.hist(bins=30, ax=axes[0], title="repeat purchase days (clipped at 30)")
@@ -50,9 +61,11 @@ rfm.loc[rfm["frequency"] > 0, "monetary_value"].clip(upper=2000).plot.hist(
 plt.tight_layout()
 plt.show()
 rfm.describe()
-"""),
-    ("md", "## Segments"),
-    ("code", """
+
+# %% [markdown]
+# ## Segments
+
+# %%
 segments = build_segments(shop)
 sizes = segment_sizes(segments)
 fig, axes = plt.subplots(1, 2, figsize=(12, 4))
@@ -61,12 +74,10 @@ pd.Series(sizes["rfm_segment"]).plot.bar(ax=axes[1], title="RFM segment")
 plt.tight_layout()
 plt.show()
 pd.crosstab(segments["rfm_segment"], segments["lifecycle_stage"], margins=True)
-"""),
-    ("code", """
+
+# %%
 segments.groupby("rfm_segment", observed=True).agg(
     customers=("customer_id", "size"), revenue=("revenue", "sum"),
     median_orders=("n_orders", "median"),
     median_days_since_last_order=("days_since_last_order", "median"),
 ).sort_values("revenue", ascending=False)
-"""),
-]
