@@ -308,3 +308,84 @@ def test_evaluate_without_history_before_the_cutoff_exits_2(tmp_path, capsys, mo
                  "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 2 and "not enough history" in err and "Traceback" not in err
+
+
+# ----------------------------------------------------------------------- end to end, by class
+
+
+def test_every_sheet_of_a_workbook_is_read_and_accounted(tmp_path):
+    first, second = lines(40), lines(30)
+    second["Invoice"] = [f"{2000 + i}" for i in range(30)]
+    second.loc[3, "Quantity"], second.loc[3, "Invoice"] = -1, "C2003"
+    path = tmp_path / "shop.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        pd.DataFrame({"Sales report": ["exported 2011-12-10"]}).to_excel(
+            writer, sheet_name="Cover", index=False)
+        first.to_excel(writer, sheet_name="Year 1", index=False)
+        second.to_excel(writer, sheet_name="Year 2", index=False)
+    shop = load_files(path, now=NOW)
+    report = shop.reports["transactions"]
+    assert report["rows_in"] == 70 and reasons(shop) == {"cancellation": 1}
+    assert report["parts"]["Year 1"]["rows_in"] == 40
+    assert report["parts"]["Year 2"]["quarantined"]["cancellation"] == 1
+    assert shop.quarantine["source_sheet"].tolist() == ["Year 2"]
+    assert any("Cover" in w for w in shop.warnings)
+    only = load_files(path, options=LoadOptions(sheet="Year 2"), now=NOW)
+    assert only.reports["transactions"]["rows_in"] == 30
+
+
+def test_offsets_among_plain_timestamps_are_converted(tmp_path):
+    frame = lines()
+    frame.loc[0, "InvoiceDate"] = "2011-01-03T10:00:00+01:00"
+    frame.loc[1, "InvoiceDate"] = "2011-01-10T10:00:00Z"
+    shop = load(frame, tmp_path)
+    assert reasons(shop) == {}
+    times = shop.transactions.set_index("order_id")["timestamp"]
+    assert times["1000"] == pd.Timestamp("2011-01-03 09:00")
+    assert times["1001"] == pd.Timestamp("2011-01-10 10:00")
+    london = load(frame, tmp_path, options=LoadOptions(timezone="Europe/London"))
+    assert london.transactions.set_index("order_id")["timestamp"]["1000"] == pd.Timestamp(
+        "2011-01-03 09:00")
+
+
+@pytest.mark.parametrize("text", ["inf", "Infinity", "-inf", "NaN"])
+def test_non_finite_numbers_are_never_revenue(tmp_path, text):
+    frame = lines(200)
+    frame["Price"] = frame["Price"].astype(str)
+    frame.loc[9, "Price"] = text
+    shop = load(frame, tmp_path, options=LoadOptions(max_bad_share=0.02))
+    assert reasons(shop) == {"unparsable_number": 1}
+    assert shop.quarantine["raw_unit_price"].dropna().tolist() == [text]
+    assert pd.Series(shop.transactions["amount"]).map(float).apply(pd.notna).all()
+
+
+@pytest.mark.parametrize("ids", [[1.5e19, 2.5e19], [2.0**60, 3.0**40], [12.5, 13.5]])
+def test_float_ids_that_lost_precision_exit_2(tmp_path, capsys, ids):
+    frame = lines()
+    frame["Customer ID"] = (ids * 20)[:40]
+    path = tmp_path / "shop.parquet"
+    frame.to_parquet(path, index=False)
+    code = main(["data", "check", "--transactions", str(path), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and "float" in err
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "latin-1", "utf-16", "utf-8-sig"])
+def test_exports_in_other_encodings_read_the_same(tmp_path, capsys, encoding):
+    frame = lines(200)
+    frame["Country"] = ["España", "Österreich", "United Kingdom", "Côte d'Ivoire"] * 50
+    path = tmp_path / "shop.csv"
+    frame.to_csv(path, index=False, encoding=encoding)
+    code = main(["data", "check", "--transactions", str(path), "--out", str(tmp_path / "o")])
+    assert code == 0, capsys.readouterr().err
+    shop = load_files(path, now=NOW)
+    assert set(shop.transactions["country"]) == set(frame["Country"])
+
+
+def test_a_sep_line_and_semicolons_with_decimal_commas(tmp_path):
+    frame = lines()
+    frame["Price"] = [f"{p:.2f}".replace(".", ",") for p in frame["Price"]]
+    path = tmp_path / "shop.csv"
+    path.write_text("sep=;\n" + frame.to_csv(index=False, sep=";"))
+    shop = load_files(path, now=NOW)
+    assert shop.transactions["unit_price"].tolist() == lines()["Price"].tolist()
