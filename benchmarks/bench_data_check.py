@@ -173,9 +173,12 @@ def main() -> None:
     parts = args.parts.split(",")
     sources = ensure_inputs(parts)
     src_old = ensure_baseline(args.baseline_ref)
-    data = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                        "load_average": os.getloadavg()},
-            "baseline_ref": args.baseline_ref, "date": time.strftime("%Y-%m-%d")}
+    import json
+
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}  # other parts kept
+    data.update({"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                             "load_average": os.getloadavg()},
+                 "baseline_ref": args.baseline_ref, "date": time.strftime("%Y-%m-%d")})
     with tempfile.TemporaryDirectory(dir=BENCH_DIR) as tmp:
         for part in parts:
             data[part] = bench(part, sources[part], src_old, args.repeat, Path(tmp))

@@ -120,8 +120,9 @@ def test_metrics_have_the_documented_keys(evaluation):
     assert pd.Timestamp(validation["origin"]) + pd.Timedelta(
         days=validation["label_horizon_days"]
     ) <= pd.Timestamp("1997-10-01")
+    # among the candidates the scorer can ship (the baselines are measured, not shipped)
     best = max(
-        ("lgbm_hybrid_anchored", "bgnbd", "rfm_score", "recency"),
+        ("lgbm_hybrid_anchored", "bgnbd"),
         key=lambda m: validation["churn"][m],
     )
     assert shipped["churn"] == best

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, replace
 from importlib.resources import files
 
 import numpy as np
@@ -14,11 +15,13 @@ from hypothesis import strategies as st
 from scoring.data.errors import DataError
 from scoring.offers import (
     BONUS_REASONS,
+    DEFAULT_PLAYBOOK,
     LIFECYCLE_STAGES,
     OFFER_TEMPLATES,
     OFFER_TYPES,
     VALUE_TIERS,
     OfferPolicy,
+    OfferRule,
     ab_groups,
     allocate_budget,
     assign_offers,
@@ -31,6 +34,7 @@ from scoring.offers import (
     uplift_probability,
     value_tiers,
 )
+from scoring.segments import LIFECYCLE_STAGES as SEGMENT_STAGES
 
 HYPOTHESIS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NO_CONTROL = OfferPolicy(arms=(("treatment", 1.0),), control_arms=())
@@ -312,6 +316,189 @@ def test_leads_get_welcome_discount():
     assert summary["bonus_total"] == summary["budget_used"] + summary["welcome_bonus_total"]
     non_leads = offers[offers["lifecycle_stage"] != "lead"]
     assert (non_leads["discount_percent"] == 0).all()
+
+
+# ----------------------------------------------------------------------------- playbook
+
+VIP_EARLY_ACCESS = OfferRule(
+    name="vip_early_access",
+    offer_type="vip_early_access",
+    when={"lifecycle_stage": ("loyal",), "value_tier": ("vip",)},
+    template_key="vip_early_access_v1",
+    subject="Early access for our best customers",
+    discount_percent=15,
+)
+
+
+def with_rule_before(rule: OfferRule, before: str) -> tuple[OfferRule, ...]:
+    position = [r.name for r in DEFAULT_PLAYBOOK].index(before)
+    return (*DEFAULT_PLAYBOOK[:position], rule, *DEFAULT_PLAYBOOK[position:])
+
+
+def test_default_playbook_is_the_one_source_of_offer_types_and_templates():
+    assert [rule.name for rule in DEFAULT_PLAYBOOK] == [
+        "lead_welcome",
+        "cart_reminder",
+        "first_order_thank_you",
+        "second_order",
+        "loyalty_club",
+        "reengagement",
+    ]
+    policy = OfferPolicy()
+    assert policy.playbook == DEFAULT_PLAYBOOK
+    assert policy.offer_types == OFFER_TYPES
+    assert dict(policy.offer_templates) == dict(OFFER_TEMPLATES)
+    assert {r.offer_type: (r.template_key, r.subject) for r in DEFAULT_PLAYBOOK} == dict(
+        OFFER_TEMPLATES
+    )
+    # one list of lifecycle stages: the one of scoring.segments
+    assert LIFECYCLE_STAGES is SEGMENT_STAGES
+
+
+def test_policy_with_an_added_rule_needs_no_other_change():
+    """A new offer is one rule in a playbook: here vip-tier loyal customers, before loyalty."""
+    scores = realistic_scores(10_000)
+    policy = OfferPolicy(playbook=with_rule_before(VIP_EARLY_ACCESS, "loyalty_club"))
+    offers, summary = assign_offers(scores, policy, budget=5_000)
+    default, default_summary = assign_offers(scores, OfferPolicy(), budget=5_000)
+
+    vip_loyal = (offers["value_tier"] == "vip") & (offers["lifecycle_stage"] == "loyal")
+    expected = vip_loyal & ~offers["cart_abandoner"]  # the cart reminder comes first
+    assert expected.sum() > 20
+    assert ((offers["offer_type"] == "vip_early_access") == expected).all()
+    chosen = offers[expected]
+    assert (chosen["template_key"] == "vip_early_access_v1").all()
+    assert (chosen["email_subject"] == "Early access for our best customers").all()
+    assert (chosen.loc[~chosen["control_group"], "discount_percent"] == 15).all()
+    assert (chosen.loc[chosen["control_group"], "discount_percent"] == 0).all()
+    # everyone else keeps today's offer, and bonuses, tiers and arms do not move
+    others = ~expected
+    np.testing.assert_array_equal(
+        offers.loc[others, "offer_type"].astype(str), default.loc[others, "offer_type"].astype(str)
+    )
+    assert (default.loc[expected, "offer_type"] == "loyalty_club_invitation").all()
+    for column in ("value_tier", "bonus_amount", "ab_group", "bonus_reason"):
+        assert (offers[column] == default[column]).all(), column
+    # the new offer type is a category and counted in the summary
+    assert list(offers["offer_type"].cat.categories) == list(policy.offer_types)
+    assert policy.offer_types == (*OFFER_TYPES[:3], "vip_early_access", *OFFER_TYPES[3:])
+    per_offer = summary["customers_per_offer_type"]
+    assert per_offer["vip_early_access"] == expected.sum()
+    assert per_offer["loyalty_club_invitation"] == (
+        default_summary["customers_per_offer_type"]["loyalty_club_invitation"] - expected.sum()
+    )
+    # offer_types computes the tier itself when a rule tests it
+    np.testing.assert_array_equal(offer_types(scores, policy), offers["offer_type"].astype(str))
+
+
+def first_match_reference(playbook, rows: pd.DataFrame) -> list[str]:
+    """Per-customer loop over the rules, written for clarity."""
+    result = []
+    for row in rows.to_dict("records"):
+        for rule in playbook:
+            flag = bool(row["cart_abandoner"]) if pd.notna(row["cart_abandoner"]) else False
+            if rule.cart_abandoner is not None and flag != rule.cart_abandoner:
+                continue
+            if all(row[column] in allowed for column, allowed in rule.when):
+                result.append(rule.offer_type)
+                break
+    return result
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(LIFECYCLE_STAGES),
+            st.sampled_from([True, False, None]),
+            st.sampled_from(["champions", "at_risk", "lost"]),
+            st.floats(0.0, 1_000.0),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    extra_first=st.booleans(),
+)
+def test_playbook_is_first_match_like_a_loop_over_customers(rows, extra_first):
+    stage, cart, segment, clv = zip(*rows, strict=True)
+    scores = pd.DataFrame(
+        {
+            "customer_id": pd.Series([f"c{i}" for i in range(len(rows))], dtype=str),
+            "churn_probability": 0.5,
+            "predicted_clv_12m": clv,
+            "lifecycle_stage": stage,
+            "cart_abandoner": pd.array(cart, dtype="boolean"),
+            "rfm_segment": segment,
+        }
+    )
+    at_risk = OfferRule(
+        name="at_risk_winback",
+        offer_type="at_risk_winback",
+        when={"rfm_segment": "at_risk", "lifecycle_stage": ("loyal", "lapsed")},
+        cart_abandoner=False,
+        template_key="at_risk_winback_v1",
+        subject="We would love to see you again",
+    )
+    rules = (at_risk, VIP_EARLY_ACCESS) if extra_first else (VIP_EARLY_ACCESS, at_risk)
+    playbook = (*rules, *DEFAULT_PLAYBOOK)
+    offers, _ = assign_offers(scores, OfferPolicy(playbook=playbook))
+    rows_with_tier = scores.assign(value_tier=offers["value_tier"].astype(str))
+    assert offers["offer_type"].astype(str).tolist() == first_match_reference(
+        playbook, rows_with_tier
+    )
+
+
+def test_playbook_shortcuts_edit_the_rules():
+    policy = OfferPolicy(welcome_discount_percent=15, cart_reminder_stages=("lapsed",))
+    rules = {rule.name: rule for rule in policy.playbook}
+    assert rules["lead_welcome"].discount_percent == 15
+    assert rules["cart_reminder"].conditions == {"lifecycle_stage": ("lapsed",)}
+    assert rules["loyalty_club"] == DEFAULT_PLAYBOOK[4]
+    # rebuilding from the fields gives the same policy (the shortcuts are idempotent)
+    assert OfferPolicy(**policy.__dict__) == policy
+    assert hash(policy) == hash(OfferPolicy(**policy.__dict__))
+    json.dumps(asdict(policy))  # the scorer's config is logged as JSON
+    without_cart = tuple(rule for rule in DEFAULT_PLAYBOOK if rule.name != "cart_reminder")
+    with pytest.raises(ValueError, match="no rule giving 'cart_reminder'"):
+        OfferPolicy(playbook=without_cart, cart_reminder_stages=("loyal",))
+
+
+def test_playbook_validation():
+    loyal_rule = DEFAULT_PLAYBOOK[4]
+    for playbook, message in (
+        ((), "non-empty"),
+        (tuple(r for r in DEFAULT_PLAYBOOK if r is not loyal_rule), r"stage\(s\) \['loyal'\]"),
+        (
+            with_rule_before(
+                replace(VIP_EARLY_ACCESS, when={"value_tier": "gold"}), "loyalty_club"
+            ),
+            "unknown value_tier",
+        ),
+        (
+            (replace(loyal_rule, name="x", when={"lifecycle_stage": "loyl"}), *DEFAULT_PLAYBOOK),
+            "loyl",
+        ),
+        ((replace(loyal_rule, name="x", subject="Other subject"), *DEFAULT_PLAYBOOK), "differ"),
+        ((*DEFAULT_PLAYBOOK, replace(loyal_rule, offer_type="x")), "unique"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            OfferPolicy(playbook=playbook)
+    with pytest.raises(ValueError, match="retired"):
+        OfferPolicy(stage_offer_types=(("loyal", "loyalty_club_invitation"),))
+    with pytest.raises(ValueError, match="discount_percent"):
+        replace(loyal_rule, discount_percent=120)
+    with pytest.raises(ValueError, match="cart_abandoner"):
+        OfferRule(
+            name="a", offer_type="a", template_key="a", subject="a", when={"cart_abandoner": True}
+        )
+    # a rule testing a column the scores do not have: a clear error when evaluated
+    policy = OfferPolicy(
+        playbook=with_rule_before(
+            replace(VIP_EARLY_ACCESS, when={"email_engagement": ("clicker",)}), "loyalty_club"
+        )
+    )
+    with pytest.raises(DataError, match="email_engagement"):
+        assign_offers(frame([0.5], [100.0]), policy)
 
 
 # ----------------------------------------------------------------------------- control group

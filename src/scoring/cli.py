@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from . import pipeline
+from .config import ProjectConfig, activated, dumps_yaml
+from .config import load_config as load_project_config
+from .console import format_run_summary
 from .data import DATASETS, DataError, load_dataset, load_files
-from .data.io import load_config
 from .data.options import LoadOptions, parse_cli_date
 from .outputs import dumps, handle_termination
-from .segments import SegmentConfig
+
+
+class CommandDefault(str):
+    """A flag's default that the --config YAML may override (a flag given on the command
+    line always wins); compares equal to the plain string."""
 
 
 def add_data_options(parser: argparse.ArgumentParser, as_of: bool = True) -> None:
@@ -28,16 +35,26 @@ def add_data_options(parser: argparse.ArgumentParser, as_of: bool = True) -> Non
     group.add_argument("--customers", metavar="PATH", help="optional customer profiles file")
     group.add_argument("--events", metavar="PATH",
                        help="optional events file (email_open, email_click, site_visit, ...)")
-    group.add_argument("--config", metavar="YAML",
-                       help="YAML config: columns, customer_columns, event_columns and the "
-                            "reading options below (same names, e.g. date_format: \"%%d/%%m/%%Y\")")
+    group.add_argument("--config", metavar="YAML", help=CONFIG_HELP)
     group.add_argument("--synthetic-customers", type=int, default=5000, metavar="N",
                        help="size of the synthetic dataset (default 5000)")
-    group.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    group.add_argument("--seed", type=int, default=None,
+                       help="random seed (default evaluation.seed of --config, else 0)")
     if as_of:
         group.add_argument("--as-of", metavar="DATE", default=None,
                            help="scoring moment, YYYY-MM-DD: later rows are quarantined "
                                 "(default: the last order)")
+    add_reading_options(parser)
+
+
+CONFIG_HELP = ("YAML config (scoring config show prints every key): sections paths, input, "
+               "scoring (with offers, segments), evaluation, tracking; the older flat keys "
+               "columns, customer_columns, event_columns and the reading options below (e.g. "
+               "date_format: \"%%d/%%m/%%Y\") still load into input. Flags override it")
+
+
+def add_reading_options(parser: argparse.ArgumentParser) -> None:
+    """--encoding, --sheet, ...: the ``input.read`` fields of the config tree."""
     reading = parser.add_argument_group(
         "reading your files (default: detected; ambiguous cases are refused with a message "
         "naming the option)")
@@ -76,26 +93,78 @@ def load_options(args: argparse.Namespace, config: dict) -> LoadOptions:
                                               for k in READING_OPTIONS})
 
 
+def config_overrides(args: argparse.Namespace) -> dict:
+    """The flags given on the command line as overrides of the config tree (same nested
+    shape as the YAML); flags not given are absent, so the YAML's values stand."""
+    def given(name: str):
+        value = getattr(args, name, None)
+        return None if isinstance(value, CommandDefault) else value
+
+    read = {k: given(k) for k in READING_OPTIONS if given(k) is not None}
+    inputs = {"read": read} if read else {}
+    if given("columns"):
+        inputs["columns"] = given("columns")
+    scoring: dict = {}
+    if given("budget") is not None:
+        scoring["budget"] = given("budget")
+    if given("control_share") is not None:
+        from .offers import split_arms
+
+        try:
+            scoring["offers"] = {"arms": split_arms(given("control_share"), ("treatment",))}
+        except ValueError as exc:
+            raise DataError(f"--control-share: {exc}") from exc
+    evaluation: dict = {}
+    for flag, key in (("holdout_days", "horizon_days"), ("seed", "seed"),
+                      ("recommender_grid", "recommender_grid")):
+        if given(flag) is not None:
+            evaluation[key] = given(flag)
+    if given("cutoff") is not None:
+        evaluation["cutoff"] = str(parse_cli_date(given("cutoff"), "--cutoff").date())
+    sections = {"input": inputs, "scoring": scoring, "evaluation": evaluation}
+    return {name: values for name, values in sections.items() if values}
+
+
+def project_config(args: argparse.Namespace) -> ProjectConfig:
+    """The effective config tree of a command: defaults, --config YAML, flags."""
+    if getattr(args, "project", None) is None:
+        args.project = load_project_config(getattr(args, "config", None),
+                                           config_overrides(args))
+    return args.project
+
+
+@contextlib.contextmanager
+def configured(args: argparse.Namespace):
+    """Load the command's config tree (commands with --config) and make it the active one
+    (data folders, MLflow URI) while the command runs."""
+    if not hasattr(args, "config"):
+        yield None
+        return
+    with activated(project_config(args)) as project:
+        yield project
+
+
 def load_shop(args: argparse.Namespace):
     """Load the data the options name; print what the loading had to warn about."""
     as_of = parse_cli_date(getattr(args, "as_of", None), "--as-of")
+    project = project_config(args)
     if args.transactions:
         if args.dataset:
             raise DataError("give either --dataset or --transactions, not both")
-        config = load_config(args.config)
         shop = load_files(
             args.transactions,
-            columns=args.columns or config.get("columns"),
+            columns=project.input.columns,
             customers=args.customers,
             events=args.events,
-            customer_columns=config.get("customer_columns"),
-            event_columns=config.get("event_columns"),
+            customer_columns=project.input.customer_columns,
+            event_columns=project.input.event_columns,
             as_of=as_of,
-            options=load_options(args, config),
+            options=project.input.read,
         )
     else:
         shop = load_dataset(args.dataset or "online-retail-ii", as_of=as_of,
-                            n_customers=args.synthetic_customers, seed=args.seed)
+                            n_customers=args.synthetic_customers,
+                            seed=project.evaluation.seed)
     for warning in shop.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return shop
@@ -123,41 +192,36 @@ def cmd_data_synth(args) -> int:
 
 def cmd_segments(args) -> int:
     shop = load_shop(args)
-    result = pipeline.run_segments(shop, args.out, as_of=shop.as_of, config=SegmentConfig())
+    result = pipeline.run_segments(shop, args.out, as_of=shop.as_of,
+                                   config=project_config(args).scoring.segments)
     print(dumps(result.summary))
     print(f"segments: {result.outputs['segments']}")
     return 0
 
 
 def cmd_run(args) -> int:
-    from dataclasses import replace
-
-    from .scorer import ScoringConfig
-
     shop = load_shop(args)
-    config = ScoringConfig()
-    offers = config.offers
-    if args.control_share is not None:
-        from .offers import split_arms
-
-        offers = replace(offers, arms=split_arms(args.control_share, ("treatment",)))
-    config = replace(config, budget=args.budget, offers=offers)
-    result = pipeline.run_main(shop, args.out, as_of=shop.as_of, config=config,
+    project = project_config(args)  # scoring: --config's, with --budget / --control-share
+    result = pipeline.run_main(shop, args.out, as_of=shop.as_of, config=project.scoring,
                                evaluate=not args.skip_evaluation,
-                               recommender_grid=args.recommender_grid, progress=tqdm)
-    print(pipeline.format_accounting(result.report))
-    print(dumps(result.summary))
-    for name, path in result.outputs.items():
-        print(f"{name}: {path}")
+                               recommender_grid=(project.evaluation.recommender_grid
+                                                 or str(args.recommender_grid)),
+                               progress=tqdm)
+    print(format_run_summary(result.summary, result.outputs))
+    print(f"  full summary: {result.outputs['summary']}")
     return 0
 
 
 def cmd_evaluate(args) -> int:
     shop = load_shop(args)
-    result = pipeline.run_evaluate(shop, args.out, cutoff=parse_cli_date(args.cutoff, "--cutoff"),
-                                   holdout_days=args.holdout_days, seed=args.seed,
+    evaluation = project_config(args).evaluation
+    result = pipeline.run_evaluate(shop, args.out,
+                                   cutoff=parse_cli_date(evaluation.cutoff, "--cutoff"),
+                                   holdout_days=evaluation.horizon_days, seed=evaluation.seed,
                                    recommenders=not args.skip_recommenders,
-                                   recommender_grid=args.recommender_grid, progress=tqdm)
+                                   recommender_grid=(evaluation.recommender_grid
+                                                     or str(args.recommender_grid)),
+                                   progress=tqdm, config=project_config(args).scoring)
     print(dumps(result.metrics["headline"]))
     for name, path in result.outputs.items():
         print(f"{name}: {path}")
@@ -207,7 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="share of customers held out as control group (default 0.1)")
     run.add_argument("--skip-evaluation", action="store_true",
                      help="refit and score without the out-of-time evaluation")
-    run.add_argument("--recommender-grid", choices=("quick", "full"), default="quick",
+    run.add_argument("--recommender-grid", choices=("quick", "full"),
+                     default=CommandDefault("quick"),
                      help="recommender validation grid of the evaluation: quick (default, 21 "
                           "settings, one validation window) or full (40 settings, two windows; "
                           "what scoring evaluate runs)")
@@ -215,17 +280,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser(
         "evaluate", help="out-of-time evaluation of every model, tracked in MLflow",
-        description="Fit everything before the cutoff, measure on [cutoff, cutoff + holdout "
-                    "days); write predictions.parquet, recommendations.parquet, metrics.json "
-                    "and plots/; one MLflow parent run with a child run per model.")
+        description="Fit every candidate, baseline and recommender and the shipped scorer "
+                    "before the cutoff, measure them on [cutoff, cutoff + horizon days); write "
+                    "predictions.parquet, recommendations.parquet, metrics.json and plots/; "
+                    "one MLflow parent run with a child run per model (the scorer's is "
+                    "'scorer').")
     add_data_options(evaluate, as_of=False)
     evaluate.add_argument("--cutoff", metavar="DATE", default=None,
                           help="scoring moment (default per dataset, e.g. 2011-06-09)")
-    evaluate.add_argument("--holdout-days", type=int, default=None, metavar="N",
-                          help="holdout length in days (default per dataset, e.g. 182)")
+    evaluate.add_argument("--horizon-days", "--holdout-days", dest="holdout_days", type=int,
+                          default=None, metavar="N",
+                          help="the one horizon of the evaluation: the holdout window "
+                               "[cutoff, cutoff + N days) and the scorer's churn horizon "
+                               "(default 90, what the scorer ships)")
     evaluate.add_argument("--skip-recommenders", action="store_true",
                           help="evaluate churn and revenue models only")
-    evaluate.add_argument("--recommender-grid", choices=("quick", "full"), default="full",
+    evaluate.add_argument("--recommender-grid", choices=("quick", "full"),
+                          default=CommandDefault("full"),
                           help="recommender validation grid: full (default) or quick")
     evaluate.add_argument("--out", metavar="DIR", help="output folder")
     evaluate.set_defaults(func=cmd_evaluate)
@@ -277,7 +348,46 @@ def build_parser() -> argparse.ArgumentParser:
                             "--write-canonical from DIR (shared storage) instead of loading the "
                             "input on the driver; needs --as-of")
     score.set_defaults(func=cmd_score)
+
+    config = commands.add_parser(
+        "config", help="the configuration tree (--config YAML and flags)",
+        description="One configuration tree for every command: paths, input, scoring "
+                    "(offers, segments), evaluation, tracking.")
+    config_commands = config.add_subparsers(dest="config_command", required=True,
+                                            metavar="COMMAND")
+    show = config_commands.add_parser(
+        "show", help="print the effective configuration as YAML",
+        description="Print the configuration in force (defaults, then the --config YAML, "
+                    "then the flags) as YAML: a valid --config file, and what every run logs "
+                    "to MLflow as config.yaml.")
+    show.add_argument("--config", metavar="YAML", help=CONFIG_HELP)
+    show.add_argument("--columns", metavar="MAPPING",
+                      help='column mapping, e.g. "customer_id=Customer ID,timestamp=InvoiceDate"')
+    add_reading_options(show)
+    flags = show.add_argument_group("flags of run / evaluate")
+    flags.add_argument("--budget", type=float, default=None, metavar="AMOUNT",
+                       help="cap on the total of all retention bonuses (scoring.budget)")
+    flags.add_argument("--control-share", type=float, default=None, metavar="SHARE",
+                       help="share of customers held out as control group "
+                            "(scoring.offers.arms)")
+    flags.add_argument("--horizon-days", "--holdout-days", dest="holdout_days", type=int,
+                       default=None, metavar="N",
+                       help="the one horizon (evaluation.horizon_days = "
+                            "scoring.churn_horizon_days)")
+    flags.add_argument("--cutoff", metavar="DATE", default=None,
+                       help="evaluation cutoff, YYYY-MM-DD (evaluation.cutoff)")
+    flags.add_argument("--seed", type=int, default=None, help="random seed (evaluation.seed)")
+    flags.add_argument("--recommender-grid", choices=("quick", "full"), default=None,
+                       help="recommender validation grid (evaluation.recommender_grid)")
+    show.set_defaults(func=cmd_config_show)
     return parser
+
+
+def cmd_config_show(args) -> int:
+    project = project_config(args)
+    print(dumps_yaml(project), end="")
+    print(f"# MLflow tracking URI in force: {project.tracking.uri(project.paths)}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -287,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     # without a traceback; output sets are swapped in whole or not at all (outputs.OutputSet).
     with handle_termination():
         try:
-            return args.func(args)
+            with configured(args):  # --config YAML + flags -> the active config tree
+                return args.func(args)
         except DataError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -25,10 +25,11 @@ import pandas as pd
 from .data import ShopData, data_hash
 from .data.cleaning import QUARANTINE_RULES
 from .data.errors import DataError
-from .data.loaders import DATA_DIR
+from .data.loaders import paths as data_paths
 from .outputs import (  # noqa: F401 - the writers are part of this module's interface
     OutputFolder,
     OutputSet,
+    dumps,
     escape_formulas,
     write_csv,
     write_json,
@@ -36,6 +37,7 @@ from .outputs import (  # noqa: F401 - the writers are part of this module's int
     write_parquet,
 )
 from .segments import SegmentConfig, build_segments, segment_sizes
+from .selection import ModelSelection
 
 if TYPE_CHECKING:  # the scorer (LightGBM, scikit-learn) is imported by the jobs that fit it
     from .scorer import ScoringConfig
@@ -139,7 +141,7 @@ def scoring_statistics(scores: pd.DataFrame, summary: dict) -> dict[str, float]:
 def output_dir(dataset: str, out: str | Path | None = None) -> Path:
     """``out`` or ``data/processed/<dataset>`` (not created: the job's ``OutputSet`` creates
     it with the complete set of files)."""
-    return Path(out) if out is not None else DATA_DIR / "processed" / dataset
+    return Path(out) if out is not None else data_paths().processed_dir / dataset
 
 
 def _output_set(out: str | Path | OutputSet | OutputFolder):
@@ -245,98 +247,116 @@ def run_segments(shop: ShopData, out: str | Path | None, as_of=None,
                      outputs={"segments": path}, summary=segment_sizes(segments))
 
 
-def scoring_config_from_evaluation(evaluation: EvaluationResult | None,
-                                   base: ScoringConfig | None = None) -> ScoringConfig:
-    """The scorer ships what the evaluation chose on data before its cutoff: the churn model
-    (the LightGBM hybrid when it won the validation origin, else the BTYD model), the
-    transaction model behind the shipped revenue model and the shipped repurchase
-    recommender."""
-    from .scorer import ScoringConfig
-
-    base = base or ScoringConfig()
-    if evaluation is None:
-        return base
-    shipped = evaluation.metrics.get("shipped", {})
-    transaction_model = "paretonbd" if "paretonbd" in str(shipped.get("revenue", "")) else "bgnbd"
-    churn_model = "lgbm_hybrid" if str(shipped.get("churn", "")).startswith("lgbm_hybrid") else "btyd"
-    changes = {"transaction_model": transaction_model, "churn_model": churn_model}
-    if evaluation.recommenders is not None:
-        changes["recommender_spec"] = evaluation.recommenders.shipped_spec("repurchase")
-    return replace(base, **changes)
-
-
 def run_main(shop: ShopData, out: str | Path | None = None, as_of=None,
              config: ScoringConfig | None = None, evaluate: bool = True,
              register: bool = True, recommender_grid: str = "quick",
              progress=None) -> RunResult:
-    """The main job (``make run``): data check, segments, out-of-time evaluation (tracked),
-    refit on everything up to the as-of date, registration, scoring of every customer, offers,
-    outputs under ``out`` (default ``data/processed/<dataset>/``), swapped in as one set when
-    the job succeeds (entries of ``out`` the job does not write are kept)."""
-    import mlflow
-
-    from . import tracking
-    from .registry import log_scorer
+    """The main job (``make run``), stage by stage: data check, segments, out-of-time
+    evaluation on the latest window that ends on the as-of date (``latest_window``: it never
+    reads a day after it), the scorer built from the evaluation's ``ModelSelection`` and
+    refitted on everything up to the as-of date, registration (champion rule on the evaluated
+    scorer's metrics), scoring of every customer, offers. Outputs under ``out`` (default
+    ``data/processed/<dataset>/``) are swapped in as one set when the job succeeds."""
     from .scorer import CustomerScorer, ScoringConfig
 
     out = output_dir(shop.name, out)
     as_of = pd.Timestamp(as_of if as_of is not None else shop.as_of).normalize()
-    steps = ["data check", "segments", "evaluation", "refit and register", "scoring"]
-    bar = progress(total=len(steps)) if progress else None
-
-    def step(name: str) -> None:
-        if bar is not None:
-            bar.set_description(name)
-            bar.update(1)
-
-    # one set: check, segments, evaluation/, scores and summary appear together
-    with OutputSet(out) as files:
+    base = config or ScoringConfig()
+    bar = _Steps(progress, ["data check", "segments", "evaluation", "refit and register",
+                            "scoring"])
+    with OutputSet(out) as files:  # check, segments, evaluation/, scores, summary together
         report = quality_report(shop)
         outputs = write_check(shop, report, files)
-        step("data check")
-        base = config or ScoringConfig()
+        bar.next()
         segments = segments_stage(shop, as_of, base.segments)
         outputs["segments"] = files.write_parquet(segments, "segments.parquet")
-        step("segments")
-        evaluation = (run_evaluate(shop, out / "evaluation", recommender_grid=recommender_grid,
-                                   into=files.folder("evaluation"))
-                      if evaluate else None)
-        if evaluation is not None:
+        bar.next()
+        evaluation = None
+        if evaluate:
+            evaluation = run_evaluate(
+                shop, out / "evaluation", cutoff=latest_window(as_of, base.churn_horizon_days),
+                recommender_grid=recommender_grid, into=files.folder("evaluation"),
+                config=base)
             outputs.update({f"evaluation_{k}": v for k, v in evaluation.outputs.items()})
-        step("evaluation")
-        config = scoring_config_from_evaluation(evaluation, base)
-        scorer = CustomerScorer(config).fit(shop, as_of)
-        registration = {}
-        if register:
-            tracking.experiment(shop.name)
-            with mlflow.start_run(run_name=f"scorer as of {as_of.date()}",
-                                  tags=tracking.run_tags(shop.name, data_hash(shop), job="fit")):
-                mlflow.log_params({"as_of": str(as_of.date()), "transaction_model":
-                                   config.transaction_model, "recommender":
-                                   json.dumps(config.recommender_spec, sort_keys=True)[:500]})
-                headline = evaluation.metrics["headline"] if evaluation else {}
-                if evaluation is not None:
-                    mlflow.log_metrics(headline)
-                    mlflow.set_tag("evaluation_run_id", evaluation.run_id)
-                registration = log_scorer(scorer, headline, shop.name)
-        step("refit and register")
+        bar.next()
+        selection = evaluation.selection if evaluation else ModelSelection()
+        scorer = CustomerScorer(selection.apply(base)).fit(shop, as_of)
+        registration = register_scorer(scorer, shop, as_of, evaluation) if register else {}
+        bar.next()
         scores, campaign = scorer.score(shop, as_of)
         outputs.update(write_scores(scores, campaign, files))
-        step("scoring")
-        if bar is not None:
-            bar.close()
-        summary = {
-            "dataset": shop.name, "as_of": str(as_of.date()), "customers": len(scores),
-            "segment_sizes": segment_sizes(segments),
-            "evaluation": evaluation.metrics["headline"] if evaluation else None,
-            "model": registration,
-            "campaign": {k: campaign[k] for k in ("customers_per_offer_type",
-                                                  "customers_per_value_tier", "bonus_total",
-                                                  "budget", "expected_revenue_retained",
-                                                  "control_group_size") if k in campaign},
-        }
+        bar.next()
+        bar.close()
+        summary = run_summary(shop, as_of, scores, segments, evaluation, registration, campaign)
         outputs["summary"] = files.write_json(summary, "summary.json")
     return RunResult(report=report, segments=segments, outputs=outputs, summary=summary)
+
+
+def register_scorer(scorer, shop: ShopData, as_of, evaluation: EvaluationResult | None,
+                    tracker=None) -> dict:
+    """Log the fitted scorer to MLflow and register it; the champion rule compares the
+    evaluated scorer's headline metrics (``registry.log_scorer``). The fit run's input is
+    the shop as a dataset (context "training", ``tracking.log_shop_input``). ``tracker``:
+    default MLflow; ``NullTracker()`` logs and registers nothing."""
+    from . import tracking
+
+    tracker = tracking.current_tracker(tracker)
+    config = scorer.config
+    digest = data_hash(shop)
+    tracker.experiment(shop.name)
+    with tracker.start_run(f"scorer as of {as_of.date()}",
+                           tags=tracking.run_tags(shop.name, digest, job="fit")):
+        tracking.log_shop_input(tracker, shop, "training", digest=digest)
+        tracker.log_params({"as_of": str(as_of.date()),
+                           "transaction_model": config.transaction_model,
+                           "churn_model": config.churn_model,
+                           "horizon_days": config.churn_horizon_days,
+                           "recommender": json.dumps(config.recommender_spec,
+                                                     sort_keys=True)[:500]})
+        from .config import log_config  # the effective config tree -> config.yaml
+
+        log_config(scoring=config, tracker=tracker)
+        headline = evaluation.metrics["headline"] if evaluation else {}
+        if evaluation is not None:
+            scorer_metrics = evaluation.metrics["scorer"]
+            tracker.log_params({"evaluation_cutoff": scorer_metrics["cutoff"],
+                                "evaluation_n_customers": scorer_metrics["n_customers"]})
+            tracker.log_metrics({k: v for k, v in headline.items() if pd.notna(v)})
+            tracker.set_tag("evaluation_run_id", evaluation.run_id)
+        return tracker.log_scorer(scorer, headline, shop.name)
+
+
+def evaluation_summary(evaluation: EvaluationResult | None) -> dict | None:
+    """The ``evaluation`` block of summary.json: the window, the customers measured and the
+    shipped scorer's metrics (with the recommenders')."""
+    if evaluation is None:
+        return None
+    scorer = evaluation.metrics["scorer"]
+    return {"cutoff": scorer["cutoff"], "horizon_days": scorer["horizon_days"],
+            "window_end": str((pd.Timestamp(scorer["cutoff"])
+                               + pd.Timedelta(days=scorer["horizon_days"] - 1)).date()),
+            "n_customers": scorer["n_customers"], "churn_rate": scorer["churn_rate"],
+            "model": evaluation.selection.to_dict(), "metrics": evaluation.metrics["headline"],
+            "run_id": evaluation.run_id}
+
+
+def run_summary(shop: ShopData, as_of, scores: pd.DataFrame, segments: pd.DataFrame,
+                evaluation: EvaluationResult | None, registration: dict,
+                campaign: dict) -> dict:
+    """summary.json of the main job."""
+    return {
+        "dataset": shop.name, "as_of": str(as_of.date()), "customers": len(scores),
+        "accounting": {k: shop.reports["transactions"][k]
+                       for k in ("rows_in", "rows_used", "quarantined")},
+        "segment_sizes": segment_sizes(segments),
+        "evaluation": evaluation_summary(evaluation),
+        "model": registration,
+        "campaign": {k: campaign[k] for k in ("customers_per_offer_type",
+                                              "customers_per_value_tier", "bonus_total",
+                                              "budget", "expected_revenue_retained",
+                                              "control_group_size", "customers_with_bonus")
+                     if k in campaign},
+    }
 
 
 def run_score(shop: ShopData, model_uri: str, out: str | Path, as_of=None,
@@ -375,27 +395,30 @@ def run_score(shop: ShopData, model_uri: str, out: str | Path, as_of=None,
 def write_and_log_scores(scores: pd.DataFrame, summary: dict, out: str | Path | OutputSet,
                          dataset: str, input_hash: str, model_uri: str, model_version: str,
                          as_of, engine: str, params: dict | None = None,
-                         metrics: dict | None = None) -> dict[str, Path]:
+                         metrics: dict | None = None, tracker=None) -> dict[str, Path]:
     """The batch job's outputs (one set, swapped into the folder ``out``, or committed in the
     open ``OutputSet`` ``out``) and its MLflow run in experiment ``scoring-<dataset>``: input
     hash, model, as-of, engine, summary statistics; no personal data. The run's metrics are
     logged once the files are in place; a failed write ends the run FAILED (and the previous
-    set stays)."""
-    import mlflow
-
+    set stays). The input is logged as a dataset (name ``dataset``, digest ``input_hash``,
+    context "scoring"; no rows). ``tracker``: default MLflow; ``NullTracker()`` logs
+    nothing."""
     from . import tracking
 
+    tracker = tracking.current_tracker(tracker)
     with _output_set(out) as files:
-        tracking.experiment(f"scoring-{dataset}")
-        with mlflow.start_run(run_name=f"score {as_of.date()}",
-                              tags=tracking.run_tags(dataset, input_hash, job="score",
-                                                     engine=engine)):
-            mlflow.log_params({"model_uri": model_uri, "model_version": model_version,
-                               "as_of": str(as_of.date()), "engine": engine, **(params or {})})
+        tracker.experiment(f"scoring-{dataset}")
+        with tracker.start_run(f"score {as_of.date()}",
+                               tags=tracking.run_tags(dataset, input_hash, job="score",
+                                                      engine=engine)):
+            tracker.log_input(None, dataset, "scoring", digest=input_hash)
+            tracker.log_params({"model_uri": model_uri, "model_version": model_version,
+                                "as_of": str(as_of.date()), "engine": engine,
+                                **(params or {})})
             outputs = write_scores(scores, summary, files)
             if isinstance(files, OutputSet):
                 files.commit()
-            mlflow.log_metrics({**(metrics or {}), **scoring_statistics(scores, summary)})
+            tracker.log_metrics({**(metrics or {}), **scoring_statistics(scores, summary)})
     return outputs
 
 
@@ -440,6 +463,10 @@ def run_score_canonical(canonical_dir: str | Path, model_uri: str, out: str | Pa
 
 @dataclass
 class EvaluationResult:
+    """What ``run_evaluate`` measured. ``selection``: the scorer's parts chosen before the
+    cutoff; ``scorer``: the evaluation of the scorer built from it (``scorer_eval``), whose
+    metrics are the headline."""
+
     metrics: dict
     predictions: pd.DataFrame
     recommendations: pd.DataFrame | None
@@ -447,123 +474,209 @@ class EvaluationResult:
     recommenders: object | None
     outputs: dict[str, Path]
     run_id: str
+    selection: ModelSelection = field(default_factory=ModelSelection)
+    scorer: object | None = None
 
 
 def shipped_metrics(metrics: dict) -> dict[str, float]:
-    """The headline holdout metrics of the shipped models (parent run, champion rule)."""
-    shipped = metrics.get("shipped", {})
-    churn = metrics["churn"][shipped["churn"]]
-    revenue = metrics["revenue"][shipped["revenue"]]
-    out = {"churn_roc_auc": churn["roc_auc"], "churn_brier": churn["brier"],
-           "revenue_gini": revenue["normalized_gini"],
-           "revenue_total_ratio": revenue["total_ratio"],
-           "revenue_decile_mape": revenue["decile_mape"]}
+    """The headline holdout metrics (parent run, champion rule, summary.json): the shipped
+    scorer's churn and revenue metrics at its horizon, and the shipped recommenders'."""
+    from .evaluation.scorer_eval import headline
+
+    out = headline(metrics["scorer"])
     for protocol, model in metrics.get("recommenders", {}).get("shipped", {}).items():
         values = metrics["recommenders"]["metrics"][model][protocol]
-        out[f"ndcg_at_10_{protocol}"] = values["ndcg"]
-        out[f"coverage_at_10_{protocol}"] = values["coverage"]
-    return {k: float(v) for k, v in out.items()}
+        out[f"ndcg_at_10_{protocol}"] = float(values["ndcg"])
+        out[f"coverage_at_10_{protocol}"] = float(values["coverage"])
+    return out
+
+
+def evaluation_window(shop: ShopData, cutoff=None, horizon_days: int | None = None,
+                      config: ScoringConfig | None = None) -> tuple[pd.Timestamp, int]:
+    """(cutoff, horizon_days) of an evaluation: the horizon is the scorer's
+    (``config.churn_horizon_days``, 90 by default) unless given; the cutoff is the given one,
+    else the dataset's default, else the latest window that ends on the last order's day."""
+    from .data.loaders import DATASETS
+    from .scorer import ScoringConfig
+
+    horizon = int(horizon_days or (config or ScoringConfig()).churn_horizon_days)
+    if cutoff is None:
+        defaults = DATASETS.get(shop.name)
+        cutoff = defaults.cutoff if defaults else _default_cutoff(shop, horizon)
+    return pd.Timestamp(cutoff).normalize(), horizon
+
+
+def latest_window(as_of, horizon_days: int) -> pd.Timestamp:
+    """The cutoff of the latest evaluation window that ends on ``as_of``:
+    ``as_of - horizon_days + 1 day`` (``scoring run --as-of D`` never reads after D)."""
+    return pd.Timestamp(as_of).normalize() - pd.Timedelta(days=int(horizon_days) - 1)
 
 
 def run_evaluate(shop: ShopData, out: str | Path | None = None, cutoff=None,
                  holdout_days: int | None = None, seed: int = 0,
                  recommenders: bool = True, recommender_grid: str = "full",
-                 progress=None, *, into: OutputSet | OutputFolder | None = None
-                 ) -> EvaluationResult:
-    """Out-of-time evaluation of every model (fit before the cutoff, measure after), tracked
-    in MLflow: a parent run per call, a child run per model. Writes predictions.parquet,
-    recommendations.parquet, metrics.json and plots/ under ``out`` as one set (swapped in
-    before the parent run ends; a failed write ends it FAILED). ``into``: an open output set
-    (or a folder of one, e.g. ``evaluation/`` of ``run_main``'s set) to write into instead;
-    its owner commits it, ``out`` then only names it. ``recommender_grid``: a name in
-    ``recommend_eval.GRID_PRESETS`` ("full" or "quick")."""
-    import mlflow
-
+                 progress=None, *, into: OutputSet | OutputFolder | None = None,
+                 config: ScoringConfig | None = None, tracker=None) -> EvaluationResult:
+    """Out-of-time evaluation (fit before the cutoff, measure after), tracked in MLflow: a
+    parent run per call, a child run per model. Every candidate and baseline, the
+    recommenders, and the scorer built from what was chosen before the cutoff
+    (``ModelSelection``), all at one horizon: ``holdout_days`` if given, else the scorer's
+    ``config.churn_horizon_days`` (90); the scorer is fitted for that horizon. Writes
+    predictions.parquet, recommendations.parquet, metrics.json and plots/ under ``out`` as one
+    set (or into the open set ``into``). ``recommender_grid``: a name in
+    ``recommend_eval.GRID_PRESETS`` ("full" or "quick"). The parent run's input is the shop
+    as a dataset (context "evaluation"). ``tracker``: default MLflow; ``NullTracker()`` logs
+    nothing (``run_id`` "none")."""
     from . import tracking
     from .data import require_customers
-    from .data.loaders import DATASETS
-    from .evaluation.churn_revenue import evaluate_churn_revenue, log_churn_revenue_runs
+    from .scorer import ScoringConfig
 
-    defaults = DATASETS.get(shop.name)
-    cutoff = pd.Timestamp(cutoff or (defaults.cutoff if defaults else _default_cutoff(shop)))
-    holdout_days = int(holdout_days or (defaults.holdout_days if defaults else 182))
+    tracker = tracking.current_tracker(tracker)
+
+    cutoff, horizon = evaluation_window(shop, cutoff, holdout_days, config)
+    config = replace(config or ScoringConfig(), churn_horizon_days=horizon)
     require_customers(shop, 50, "out-of-time evaluation")
-    check_evaluation_window(shop, cutoff, holdout_days)
+    check_evaluation_window(shop, cutoff, horizon)
     out = output_dir(shop.name, out) if out is not None else output_dir(shop.name) / "evaluation"
+    bar = _Steps(progress, ["churn and revenue models", "recommenders", "shipped scorer",
+                            "outputs"])
     with (contextlib.nullcontext(into) if into is not None else OutputSet(out)) as files:
         # the evaluation's own files: an older file it did not write this time goes
         files.claim("predictions.parquet", "metrics.json", "recommendations.parquet", "plots")
-        tracking.experiment(shop.name)
-        steps = ["churn and revenue models", "recommenders", "outputs"]
-        bar = progress(total=len(steps)) if progress else None
-        with mlflow.start_run(run_name=f"evaluate {cutoff.date()} +{holdout_days}d",
-                              tags=tracking.run_tags(shop.name, data_hash(shop),
-                                                     job="evaluate")) as parent:
-            mlflow.log_params({"dataset": shop.name, "cutoff": str(cutoff.date()),
-                               "holdout_days": holdout_days, "seed": seed})
-            if bar is not None:
-                bar.set_description(steps[0])
-            churn = evaluate_churn_revenue(shop, cutoff, holdout_days, seed=seed)
-            log_churn_revenue_runs(churn)
-            metrics = dict(churn.metrics)
-            if bar is not None:
-                bar.update(1)
-                bar.set_description(steps[1])
-            recs = None
-            if recommenders and shop.has_products:
-                from .evaluation.recommend_eval import (
-                    GRID_PRESETS,
-                    evaluate_recommenders,
-                    log_recommender_runs,
-                )
+        tracker.experiment(shop.name)
+        digest = data_hash(shop)
+        with tracker.start_run(f"evaluate {cutoff.date()} +{horizon}d",
+                               tags=tracking.run_tags(shop.name, digest,
+                                                      job="evaluate")) as parent:
+            tracking.log_shop_input(tracker, shop, "evaluation", digest=digest)
+            tracker.log_params({"dataset": shop.name, "cutoff": str(cutoff.date()),
+                                "horizon_days": horizon, "seed": seed})
+            from .config import log_config  # the effective config tree -> config.yaml
 
-                if recommender_grid not in GRID_PRESETS:
-                    raise DataError(f"recommender_grid {recommender_grid!r} is not one of "
-                                    f"{sorted(GRID_PRESETS)}")
-                recs = evaluate_recommenders(shop.transactions, cutoff, holdout_days,
-                                             events=shop.events, seed=seed,
-                                             config=GRID_PRESETS[recommender_grid]())
-                log_recommender_runs(recs)
-                mlflow.log_param("recommender_grid", recommender_grid)
-                metrics["recommenders"] = {"grid": recommender_grid,
-                                           "k": recs.k, "matrix_shape": list(recs.matrix_shape),
-                                           "metrics": recs.metrics, "shipped": recs.shipped,
-                                           "chosen_params": recs.chosen_params}
-            if bar is not None:
-                bar.update(1)
-                bar.set_description(steps[2])
-            headline = shipped_metrics(metrics)
-            metrics["headline"] = headline
-            outputs = {
-                "predictions": files.write_parquet(churn.predictions, "predictions.parquet"),
-                "metrics": files.write_json(metrics, "metrics.json"),
-            }
-            if recs is not None:
-                outputs["recommendations"] = files.write_parquet(recs.recommendations,
-                                                                 "recommendations.parquet")
-            plots = files.path("plots")
-            plots.mkdir(exist_ok=True)
-            for name, figure in churn.figures.items():
-                figure.savefig(plots / f"{name}.png", dpi=110, bbox_inches="tight")
-            outputs["plots"] = files.final("plots")
-            mlflow.log_metrics(headline)
-            mlflow.log_artifact(str(files.path("metrics.json")))
-            mlflow.log_artifacts(str(plots), artifact_path="plots")
+            log_config(scoring=config, tracker=tracker, evaluation={
+                "horizon_days": horizon, "seed": seed, "cutoff": str(cutoff.date()),
+                "recommender_grid": recommender_grid})
+            result = _evaluate_models(shop, cutoff, horizon, seed, config, recommenders,
+                                      recommender_grid, bar, tracker)
+            bar.next()
+            result.outputs = _write_evaluation(files, result)
+            tracker.log_metrics(result.metrics["headline"])
+            tracker.log_params({"n_customers": result.metrics["scorer"]["n_customers"],
+                                "selection": dumps(result.selection.to_dict())[:500]})
+            tracker.log_artifact(files.path("metrics.json"))
+            tracker.log_artifacts(files.path("plots"), artifact_path="plots")
             if isinstance(files, OutputSet):
                 files.commit()
-            run_id = parent.info.run_id
-            if bar is not None:
-                bar.update(1)
-                bar.close()
-    return EvaluationResult(metrics=metrics, predictions=churn.predictions,
+            result.run_id = parent.info.run_id
+            bar.close()
+    return result
+
+
+class _Steps:
+    """A progress bar over named steps (or nothing)."""
+
+    def __init__(self, progress, names: list[str]):
+        self.names, self.done = names, 0
+        self.bar = progress(total=len(names)) if progress else None
+        self._describe()
+
+    def _describe(self) -> None:
+        if self.bar is not None and self.done < len(self.names):
+            self.bar.set_description(self.names[self.done])
+
+    def next(self) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+        self._describe()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _evaluate_models(shop: ShopData, cutoff, horizon: int, seed: int, config: ScoringConfig,
+                     recommenders: bool, recommender_grid: str, bar: _Steps, tracker=None
+                     ) -> EvaluationResult:
+    """Candidates and baselines, recommenders, then the scorer built from the selection."""
+    from .config import active as active_config  # the evaluation: section of --config
+    from .evaluation.churn_revenue import evaluate_churn_revenue, log_churn_revenue_runs
+    from .evaluation.scorer_eval import evaluate_scorer, log_scorer_run
+
+    churn = evaluate_churn_revenue(shop, cutoff, horizon, seed=seed,
+                                   config=active_config().evaluation.churn_revenue())
+    log_churn_revenue_runs(churn, tracker=tracker)
+    metrics = dict(churn.metrics)
+    bar.next()
+    selection = churn.selection
+    recs = None
+    if recommenders and shop.has_products:
+        recs = _evaluate_recommenders(shop, cutoff, horizon, seed, recommender_grid, tracker)
+        metrics["recommenders"] = {"grid": recommender_grid, "k": recs.k,
+                                   "matrix_shape": list(recs.matrix_shape),
+                                   "metrics": recs.metrics, "shipped": recs.shipped,
+                                   "chosen_params": recs.chosen_params}
+        selection = selection.with_recommender(
+            recs.shipped_spec("repurchase"),
+            f"{recs.shipped['repurchase']}: best NDCG@{recs.k} on the validation windows")
+    bar.next()
+    scorer = evaluate_scorer(shop, cutoff, selection.apply(config))
+    log_scorer_run(scorer, tracker=tracker)
+    metrics["scorer"] = scorer.metrics
+    metrics["selection"] = selection.to_dict()
+    metrics["headline"] = shipped_metrics(metrics)
+    predictions = churn.predictions.merge(
+        scorer.predictions[["customer_id", "churn_probability", "predicted_revenue"]].rename(
+            columns={"churn_probability": "churn__scorer",
+                     "predicted_revenue": "revenue__scorer"}), on="customer_id", how="left")
+    # the shipped prediction is the scorer's
+    predictions["churn_probability"] = predictions["churn__scorer"]
+    predictions["predicted_revenue"] = predictions["revenue__scorer"]
+    return EvaluationResult(metrics=metrics, predictions=predictions,
                             recommendations=recs.recommendations if recs else None,
-                            churn_revenue=churn, recommenders=recs, outputs=outputs,
-                            run_id=run_id)
+                            churn_revenue=churn, recommenders=recs, outputs={}, run_id="",
+                            selection=selection, scorer=scorer)
 
 
-def _default_cutoff(shop: ShopData) -> pd.Timestamp:
-    """For a shop without defaults: the holdout is the last 182 days of data."""
-    return (shop.transactions["timestamp"].max().normalize() - pd.Timedelta(days=181))
+def _evaluate_recommenders(shop: ShopData, cutoff, horizon: int, seed: int, grid: str,
+                           tracker=None):
+    from . import tracking
+    from .evaluation.recommend_eval import (
+        GRID_PRESETS,
+        evaluate_recommenders,
+        log_recommender_runs,
+    )
+
+    if grid not in GRID_PRESETS:
+        raise DataError(f"recommender_grid {grid!r} is not one of {sorted(GRID_PRESETS)}")
+    recs = evaluate_recommenders(shop.transactions, cutoff, horizon, events=shop.events,
+                                 seed=seed, config=GRID_PRESETS[grid]())
+    tracker = tracking.current_tracker(tracker)
+    log_recommender_runs(recs, tracker=tracker)
+    tracker.log_params({"recommender_grid": grid})
+    return recs
+
+
+def _write_evaluation(files, result: EvaluationResult) -> dict[str, Path]:
+    """predictions.parquet, metrics.json, recommendations.parquet and plots/ into ``files``."""
+    outputs = {
+        "predictions": files.write_parquet(result.predictions, "predictions.parquet"),
+        "metrics": files.write_json(result.metrics, "metrics.json"),
+    }
+    if result.recommendations is not None:
+        outputs["recommendations"] = files.write_parquet(result.recommendations,
+                                                         "recommendations.parquet")
+    plots = files.path("plots")
+    plots.mkdir(exist_ok=True)
+    for name, figure in result.churn_revenue.figures.items():
+        figure.savefig(plots / f"{name}.png", dpi=110, bbox_inches="tight")
+    outputs["plots"] = files.final("plots")
+    return outputs
+
+
+def _default_cutoff(shop: ShopData, horizon_days: int) -> pd.Timestamp:
+    """For a shop without defaults: the window is the last ``horizon_days`` days of data."""
+    return latest_window(shop.transactions["timestamp"].max(), horizon_days)
 
 
 MIN_CALIBRATION_DAYS = 90

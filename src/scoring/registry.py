@@ -2,15 +2,18 @@
 
 The fitted ``CustomerScorer`` (segment rules, BTYD and Gamma-Gamma, the LightGBM hybrid churn
 model, recommender, offer policy and config) is pickled as one artifact of a pyfunc model named
-``customer-scorer``. Its input is canonical transaction lines (signature and input example
+``customer-scorer``. The model is logged from code (MLflow "models from code"): its
+``python_model`` is the file ``serving_model.py``, which sets a ``ScorerModel``; the wrapper is
+not cloudpickled. Its input is canonical transaction lines (signature and input example
 logged; the example holds made-up ids, never personal data); its output the scoring table.
 Shops with events: the pyfunc input is one table, so event rows travel in it, marked by a
 non-empty ``event_type`` (``email_open``, ``cart_add``, ...; ``amount`` empty); rows without an
 ``event_type`` are order lines. A scorer whose features were trained with events refuses
 input without any.
 
-Security: loading a pyfunc model unpickles code. Load only models from the project's own
-registry (``models:/customer-scorer@champion``), never a model file from elsewhere.
+Security: loading the model unpickles the scorer artifact (``ScorerModel.load_context``) and
+runs the model's code file. Load only models from the project's own registry
+(``models:/customer-scorer@champion``), never a model file from elsewhere.
 
 Champion rule: the alias ``champion`` (and ``champion-<dataset>``) moves to a new version only
 when there is no champion yet, or the current champion was trained on the same dataset and the
@@ -33,6 +36,8 @@ from .data.errors import DataError
 from .scorer import CustomerScorer
 
 MODEL_NAME = "customer-scorer"
+MODEL_CODE = Path(__file__).with_name("serving_model.py")
+"""The pyfunc model's code file (``mlflow.models.set_model(ScorerModel())``)."""
 CHAMPION_METRICS = {"churn_roc_auc": "higher", "churn_brier": "lower", "revenue_gini": "higher"}
 
 
@@ -70,11 +75,15 @@ class ScorerModel(mlflow.pyfunc.PythonModel):
 
 def input_example(scorer: CustomerScorer) -> pd.DataFrame:
     """Three made-up order lines in the input schema (no personal data), plus a made-up
-    event row when the scorer's features use events."""
+    event row when the scorer's features use events. Dated in the months before the
+    scorer's as-of date (the signature's default ``as_of``), so the example scores: MLflow
+    validates it by predicting."""
+    as_of = pd.Timestamp(scorer.fitted_as_of_).normalize()
     example = pd.DataFrame({
         "customer_id": ["example-1", "example-1", "example-2"],
         "order_id": ["example-order-1", "example-order-2", "example-order-3"],
-        "timestamp": pd.to_datetime(["2011-01-05 10:00", "2011-03-01 12:00", "2011-02-10 09:30"]),
+        "timestamp": [as_of - pd.Timedelta(days=days, hours=-hours)
+                      for days, hours in ((176, 10), (121, 12), (140, 9))],
         "amount": [12.5, 30.0, 8.0],
     })
     if "quantity" in scorer.input_columns_:
@@ -84,7 +93,8 @@ def input_example(scorer: CustomerScorer) -> pd.DataFrame:
     if "product_id" in scorer.input_columns_:
         example["product_id"] = list(scorer.recommender_.product_ids_[:3])
     if getattr(scorer.churn_model_, "uses_events_", False):
-        event = {"customer_id": "example-1", "timestamp": pd.Timestamp("2011-03-02 08:00"),
+        event = {"customer_id": "example-1",
+                 "timestamp": as_of - pd.Timedelta(days=120, hours=-8),
                  "event_type": "email_open"}
         example["event_type"] = None
         example = pd.concat([example, pd.DataFrame([event])], ignore_index=True)
@@ -94,7 +104,8 @@ def input_example(scorer: CustomerScorer) -> pd.DataFrame:
 
 def log_scorer(scorer: CustomerScorer, metrics: dict[str, float], dataset: str,
                register: bool = True) -> dict:
-    """Log the scorer as a pyfunc model in the active run and register it.
+    """Log the scorer as a pyfunc model from code (``MODEL_CODE``, the fitted scorer as the
+    ``scorer`` artifact) in the active run and register it.
 
     Returns {"model_uri", "version", "champion": bool, "reason"}.
     """
@@ -105,7 +116,8 @@ def log_scorer(scorer: CustomerScorer, metrics: dict[str, float], dataset: str,
         params = {"as_of": str(scorer.fitted_as_of_.date())}
         signature = infer_signature(example, params=params)
         info = mlflow.pyfunc.log_model(
-            name="customer_scorer", python_model=ScorerModel(), artifacts={"scorer": str(path)},
+            name="customer_scorer", python_model=str(MODEL_CODE),
+            artifacts={"scorer": str(path)},
             signature=signature, input_example=example,
             registered_model_name=MODEL_NAME if register else None,
         )

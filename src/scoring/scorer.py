@@ -49,7 +49,20 @@ from .segments import (
 )
 
 TRANSACTION_MODELS = {"bgnbd": BetaGeoModel, "paretonbd": ParetoNBDModel}
-CHURN_MODELS: tuple[str, ...] = ("lgbm_hybrid", "btyd")
+
+
+def _hybrid_churn(config: ScoringConfig) -> HybridChurnModel:
+    return HybridChurnModel(horizon_days=config.churn_horizon_days,
+                            max_origins=config.lgbm_max_origins,
+                            max_training_customers=config.lgbm_training_customers,
+                            random_state=config.random_state)
+
+
+CHURN_MODELS: dict = {"lgbm_hybrid": _hybrid_churn, "btyd": None}
+"""``ScoringConfig.churn_model`` -> a function of the config giving the unfitted churn model
+(``fit(transactions, as_of, events, rfm=rfm)``, ``predict_proba(transactions, as_of, events,
+rfm)``), or None: the transaction model's P(no order in the horizon). Adding a churn model to
+the scorer is one entry here."""
 CUSTOMERS_PER_CHUNK = 100_000
 """The pandas engine scores customers in chunks of this many (an execution setting, not part
 of the model): ``benchmarks/bench_scoring.py`` scores 1M customers within 7.8 GB with it
@@ -128,12 +141,9 @@ class CustomerScorer:
         self.spend_model_ = GammaGammaModel(drop_nonpositive=True).fit(rfm)
         if cfg.churn_model not in CHURN_MODELS:
             raise DataError(f"churn_model {cfg.churn_model!r} is not one of {list(CHURN_MODELS)}")
-        self.churn_model_ = None
-        if cfg.churn_model == "lgbm_hybrid":
-            self.churn_model_ = HybridChurnModel(
-                horizon_days=cfg.churn_horizon_days, max_origins=cfg.lgbm_max_origins,
-                max_training_customers=cfg.lgbm_training_customers,
-                random_state=cfg.random_state).fit(tx, as_of, shop.events, rfm=rfm)
+        build = CHURN_MODELS[cfg.churn_model]
+        self.churn_model_ = (None if build is None
+                             else build(cfg).fit(tx, as_of, shop.events, rfm=rfm))
         self.recommender_ = None
         self.product_names_ = pd.Series(dtype="string")
         if shop.has_products:

@@ -118,7 +118,13 @@ def monthly_activity(transactions: pd.DataFrame) -> pd.DataFrame:
 
 
 def rfm_scores(activity: pd.DataFrame, config: SegmentConfig = SegmentConfig()) -> pd.DataFrame:
-    """r/f/m scores, fm_score, rfm_score and rfm_segment for customers with orders."""
+    """r/f/m scores, fm_score, rfm_score and rfm_segment for customers with orders.
+
+    The one definition of the RFM quintile scores (see the module docstring);
+    ``scoring.models.baselines.RFMScoreBaseline`` ranks churn by the same ``rfm_score``.
+    """
+    require_columns(activity, ("days_since_last_order", "n_orders", "revenue"),
+                    "rfm_scores: activity", "pass customer_activity(transactions, as_of).")
     out = pd.DataFrame(index=activity.index)
     out["r_score"] = quantile_scores(activity["days_since_last_order"], config.rfm_bins,
                                      higher_is_better=False)

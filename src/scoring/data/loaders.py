@@ -1,11 +1,12 @@
 """Built-in datasets and any shop's export files, loaded into canonical ``ShopData``.
 
 Built-in datasets (``--dataset``):
-- ``online-retail-ii``: UCI Online Retail II (CC BY 4.0), ``data/raw/online_retail_II.parquet``.
+- ``online-retail-ii``: UCI Online Retail II (CC BY 4.0), ``<paths.raw_dir>/online_retail_II.parquet``
+  (default ``./data/raw``; from a source checkout, the repository's copy when missing there).
 - ``cdnow-sample`` / ``cdnow``: the CDNOW logs shipped inside the lifetimes package (one line
   per customer and day: customer id, date, number of CDs, dollar value). No products.
 - ``synthetic``: the seeded synthetic shop (``scoring.data.synthetic``), cached under
-  ``data/interim/``.
+  ``paths.interim_dir`` (default ``./data/interim``).
 """
 
 from __future__ import annotations
@@ -32,11 +33,85 @@ from .schema import (
     ShopData,
 )
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
-DATA_DIR = PROJECT_ROOT / "data"
-RAW_DIR = DATA_DIR / "raw"
-ONLINE_RETAIL_FILE = RAW_DIR / "online_retail_II.parquet"
+ONLINE_RETAIL_NAME = "online_retail_II.parquet"
 ONLINE_RETAIL_MD5 = "747102e6023c4b6fe5308d8706f04d74"
+
+
+def _source_checkout() -> Path | None:
+    """The repository root when the package runs from a source checkout (``src/`` layout,
+    e.g. an editable install), else None. Used only to find the bundled dataset when the
+    working directory has no copy of it, and for the git commit of the code."""
+    root = Path(__file__).resolve().parents[3]
+    if (root / "pyproject.toml").is_file() and (root / "src" / "scoring").is_dir():
+        return root
+    return None
+
+
+SOURCE_ROOT: Path | None = _source_checkout()
+
+# Folders come from the configuration (``scoring.config.PathsConfig``: ``--config`` YAML
+# ``paths:``), by default under the working directory, never from this file's location. The
+# CLI pins them with ``set_paths`` while a command runs; otherwise they follow the working
+# directory. ``PROJECT_ROOT``, ``DATA_DIR``, ``RAW_DIR``, ``INTERIM_DIR``, ``PROCESSED_DIR``
+# and ``ONLINE_RETAIL_FILE`` stay importable: they are computed when read (``__getattr__``).
+_PATHS = None
+
+
+def paths():
+    """The folders in force (``scoring.config.PathsConfig``): the pinned ones, else the
+    defaults under the current working directory."""
+    if _PATHS is not None:
+        return _PATHS
+    from ..config import PathsConfig
+
+    return PathsConfig()
+
+
+def set_paths(new_paths):
+    """Pin the folders (a ``PathsConfig``; None: follow the working directory again) and
+    return the previous pin."""
+    global _PATHS
+    previous, _PATHS = _PATHS, new_paths
+    return previous
+
+
+def online_retail_file(must_exist: bool = False) -> Path:
+    """The bundled Online Retail II file: ``paths.raw_dir``'s copy, else (source checkout
+    only) the repository's ``data/raw`` copy. ``must_exist``: a DataError saying where it
+    looked and how to set ``paths.raw_dir`` when neither exists (else the raw_dir path)."""
+    raw_dir = paths().raw_dir
+    candidate = raw_dir / ONLINE_RETAIL_NAME
+    if candidate.is_file():
+        return candidate
+    looked = [str(candidate)]
+    if SOURCE_ROOT is not None:
+        bundled = SOURCE_ROOT / "data" / "raw" / ONLINE_RETAIL_NAME
+        if bundled.is_file():
+            return bundled
+        looked.append(str(bundled))
+    if must_exist:
+        raise DataError(
+            f"online-retail-ii: {ONLINE_RETAIL_NAME} not found; looked in {' and '.join(looked)}"
+            f" (paths.raw_dir = {raw_dir}, from the working directory {Path.cwd()}). Run from "
+            "the project folder (the one with data/raw/), or set the folder in a --config "
+            "YAML: paths: {raw_dir: /path/to/raw} (or paths: {data_dir: ...}).")
+    return candidate
+
+
+def __getattr__(name: str):
+    if name == "PROJECT_ROOT":  # the folder default paths are resolved against
+        return Path.cwd()
+    if name == "DATA_DIR":
+        return paths().data_dir
+    if name == "RAW_DIR":
+        return paths().raw_dir
+    if name == "INTERIM_DIR":
+        return paths().interim_dir
+    if name == "PROCESSED_DIR":
+        return paths().processed_dir
+    if name == "ONLINE_RETAIL_FILE":
+        return online_retail_file()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -80,15 +155,16 @@ def load_dataset(
         n_customers, seed: size and seed of the ``synthetic`` shop.
     """
     if name == "online-retail-ii":
-        raw = pd.read_parquet(ONLINE_RETAIL_FILE)
+        file = online_retail_file(must_exist=True)
+        raw = pd.read_parquet(file)
         mapped = io.map_columns(
             raw,
             ONLINE_RETAIL_COLUMNS,
             TRANSACTION_COLUMNS,
             TRANSACTION_REQUIRED,
-            str(ONLINE_RETAIL_FILE),
+            str(file),
         )
-        return _build(name, mapped, source={"file": _relative(ONLINE_RETAIL_FILE)}, as_of=as_of)
+        return _build(name, mapped, source={"file": _relative(file)}, as_of=as_of)
     if name in ("cdnow-sample", "cdnow"):
         return _build(
             name,
@@ -289,9 +365,10 @@ def _load_synthetic(n_customers: int, seed: int, as_of) -> ShopData:
     from . import synthetic
 
     cache = (
-        DATA_DIR / "interim" / f"synthetic-{n_customers}-seed{seed}-v{synthetic.GENERATOR_VERSION}"
+        paths().interim_dir / f"synthetic-{n_customers}-seed{seed}-v{synthetic.GENERATOR_VERSION}"
     )
     if not (cache / "synthetic.json").exists():
+        cache.parent.mkdir(parents=True, exist_ok=True)
         shop = synthetic.generate_shop(n_customers=n_customers, seed=seed)
         # Write to a private folder, then rename: parallel test workers may race here.
         tmp = cache.with_name(f"{cache.name}.tmp-{os.getpid()}")
@@ -335,10 +412,15 @@ def _release_arrow_memory() -> None:
 
 
 def _relative(path: Path) -> str:
-    try:
-        return str(path.relative_to(PROJECT_ROOT))
-    except ValueError:
-        return str(path)
+    """``path`` relative to the working directory (else the source checkout), for reports."""
+    for root in (Path.cwd(), SOURCE_ROOT):
+        if root is None:
+            continue
+        try:
+            return str(path.relative_to(root))
+        except ValueError:
+            continue
+    return str(path)
 
 
 def data_hash(shop: ShopData) -> str:

@@ -20,8 +20,8 @@ the holdout, currency):
 
 **Shipped models (chosen before the cutoff, never on the holdout).** On the *validation
 origin* (the latest rolling origin, whose label window ends the day before the cutoff) every
-candidate is ranked: ``lgbm_hybrid_anchored`` / ``bgnbd`` / ``rfm_score`` / ``recency`` by
-ROC-AUC for churn, ``lgbm_hybrid_anchored`` / ``bgnbd_gg`` by normalized Gini for revenue
+candidate the scorer can ship is ranked: ``lgbm_hybrid_anchored`` / ``bgnbd`` by ROC-AUC for
+churn (the baselines are measured beside them, not shipped), ``lgbm_hybrid_anchored`` / ``bgnbd_gg`` by normalized Gini for revenue
 (LightGBM with its out-of-fold predictions, BTYD fitted as of that origin, baselines from the
 origin's features); the best ships (ties go to ``lgbm_hybrid_anchored``). ``spend_rate`` is
 not a revenue candidate: its total is not a forecast (it counts the first order in the rate).
@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from scoring.config import EvaluationConfig
 from scoring.data.errors import DataError
 from scoring.data.schema import ShopData
 from scoring.evaluation import plots
@@ -57,28 +58,24 @@ from scoring.models.lgbm import (
     build_rolling_origin_panel,
     spend_fit_rows,
 )
+from scoring.selection import ModelSelection
 
 SHIPPED_MODEL = "lgbm_hybrid_anchored"
-CHURN_CANDIDATES: tuple[str, ...] = (SHIPPED_MODEL, "bgnbd", "rfm_score", "recency")
+CHURN_CANDIDATES: tuple[str, ...] = (SHIPPED_MODEL, "bgnbd")
 REVENUE_CANDIDATES: tuple[str, ...] = (SHIPPED_MODEL, "bgnbd_gg")
 """Models the shipped one is chosen from on the validation origin (``SHIPPED_MODEL`` first:
-it wins ties)."""
+it wins ties): only models the scorer can ship (``SCORER_CHURN_MODELS``); the baselines
+(recency, RFM score, spend rate) are measured beside them."""
 FALLBACK_CHURN = "bgnbd"
 FALLBACK_REVENUE = "bgnbd_gg"
+SCORER_CHURN_MODELS: dict[str, str] = {SHIPPED_MODEL: "lgbm_hybrid", "bgnbd": "btyd"}
+"""Churn candidate -> the ``ScoringConfig.churn_model`` that ships it."""
 
-DEFAULT_CONFIG: dict = {
-    "paretonbd": True,
-    "n_folds": 5,
-    "step_days": 28,
-    "max_origins": 26,
-    "min_history_days": 90,
-    "min_origins": 3,
-    "n_jobs": 1,
-    "plots": True,
-    "churn_params": {},
-    "revenue_params": {},
-}
-"""Settings of ``evaluate_churn_revenue`` (``config`` overrides these keys)."""
+DEFAULT_CONFIG: dict = EvaluationConfig().churn_revenue()
+"""Settings of ``evaluate_churn_revenue`` (``config`` overrides these keys): paretonbd,
+n_folds, step_days, max_origins, min_history_days, min_origins, n_jobs, plots, churn_params,
+revenue_params, with the defaults of those fields of ``scoring.config.EvaluationConfig`` (the
+``evaluation:`` section of the ``--config`` YAML)."""
 
 
 @dataclass
@@ -96,6 +93,8 @@ class ChurnRevenueEvaluation:
     metrics: dict
     figures: dict = field(default_factory=dict)
     models: dict = field(default_factory=dict)
+    selection: ModelSelection = field(default_factory=ModelSelection)
+    """The scorer's churn and transaction models chosen on the validation origin."""
 
 
 def _default_split(shop: ShopData, cutoff, holdout_days) -> tuple[pd.Timestamp, int]:
@@ -372,8 +371,15 @@ def evaluate_churn_revenue(
         figures = _figures(
             predictions, churn_scores, revenue_scores, shipped, calibration, btyd, models
         )
+    selection = ModelSelection(
+        transaction_model="bgnbd",  # every revenue candidate is BG/NBD-based
+        churn_model=SCORER_CHURN_MODELS[shipped["churn"]],
+        reasons={"churn": f"{shipped['churn']}: {shipped['rule']}",
+                 "transaction_model": "BG/NBD: the base of every revenue candidate"},
+    )
     return ChurnRevenueEvaluation(
-        predictions=predictions, metrics=metrics, figures=figures, models=models
+        predictions=predictions, metrics=metrics, figures=figures, models=models,
+        selection=selection,
     )
 
 
@@ -449,8 +455,10 @@ def _strip_customer_rows(model):
     return clean
 
 
-def log_churn_revenue_runs(evaluation: ChurnRevenueEvaluation) -> list[str]:
-    """Log one nested MLflow child run per model under the active parent run.
+def log_churn_revenue_runs(evaluation: ChurnRevenueEvaluation, tracker=None) -> list[str]:
+    """Log one nested child run per model under the active parent run of ``tracker`` (a
+    ``scoring.tracking.Tracker``; default MLflow, which needs an active run;
+    ``NullTracker()`` logs nothing and needs none).
 
     Each child run gets params (model, dataset, cutoff, holdout_days, seed and the model's
     settings), metrics (``churn_*`` and ``revenue_*`` holdout metrics), the evaluation
@@ -459,10 +467,11 @@ def log_churn_revenue_runs(evaluation: ChurnRevenueEvaluation) -> list[str]:
     run ids.
     """
     import joblib
-    import mlflow
 
-    parent = mlflow.active_run()
-    if parent is None:
+    from scoring.tracking import current_tracker
+
+    tracker = current_tracker(tracker)
+    if tracker.active_run() is None:
         raise DataError(
             "log_churn_revenue_runs: no active MLflow run; call it inside "
             "`with mlflow.start_run():` (the parent run of the evaluation)."
@@ -480,9 +489,7 @@ def log_churn_revenue_runs(evaluation: ChurnRevenueEvaluation) -> list[str]:
     }
     run_ids = []
     for name in names:
-        with mlflow.start_run(
-            run_name=name, nested=True, experiment_id=parent.info.experiment_id
-        ) as child:
+        with tracker.start_run(name, nested=True) as child:
             params = {
                 "model": name,
                 "dataset": metrics["dataset"],
@@ -502,17 +509,18 @@ def log_churn_revenue_runs(evaluation: ChurnRevenueEvaluation) -> list[str]:
             for key, model in fitted.items():
                 for param, value in _model_params(model).items():
                     params[f"{key}.{param}"] = value
-            mlflow.log_params(params)
+            tracker.log_params(params)
             values = {}
             for prefix in ("churn", "revenue"):
                 for metric, value in metrics[prefix].get(name, {}).items():
                     if value is not None and np.isfinite(value):
                         values[f"{prefix}_{metric}"] = float(value)
-            mlflow.log_metrics(values)
-            mlflow.set_tags({"dataset": metrics["dataset"], "kind": "churn_revenue"})
+            tracker.log_metrics(values)
+            tracker.set_tag("dataset", metrics["dataset"])
+            tracker.set_tag("kind", "churn_revenue")
             for figure_name, owner in figure_owner.items():
                 if owner == name and figure_name in evaluation.figures:
-                    mlflow.log_figure(evaluation.figures[figure_name], f"plots/{figure_name}.png")
+                    tracker.log_figure(evaluation.figures[figure_name], f"plots/{figure_name}.png")
             if fitted:
                 with tempfile.TemporaryDirectory() as tmp:
                     for key, model in fitted.items():
@@ -520,7 +528,7 @@ def log_churn_revenue_runs(evaluation: ChurnRevenueEvaluation) -> list[str]:
                         with warnings.catch_warnings():
                             warnings.simplefilter("ignore")
                             joblib.dump(_strip_customer_rows(model), path)
-                        mlflow.log_artifact(path, artifact_path="model")
+                        tracker.log_artifact(path, artifact_path="model")
             run_ids.append(child.info.run_id)
     return run_ids
 

@@ -34,12 +34,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from scoring._kernels.topn import topn_dense
 from scoring.data.errors import DataError
 from scoring.evaluation.ranking import ranking_metrics
-from scoring.models.recommend.base import Recommender, _batches, rank_scores, topn_dense
+from scoring.models.recommend.base import Recommender, _batches, rank_scores
 from scoring.models.recommend.hybrid import normalise_scores
-from scoring.models.recommend.matrix import InteractionMatrix, build_interaction_matrix
-from scoring.models.recommend.spec import fit_recommender, matrix_key, model_from_spec
+from scoring.models.recommend.matrix import InteractionMatrix, cached_matrix
+from scoring.models.recommend.spec import fit_recommender, model_from_spec
 
 log = logging.getLogger(__name__)
 
@@ -518,7 +519,7 @@ def evaluate_recommenders(
     for offset, horizon in windows:
         start = cutoff - pd.Timedelta(days=offset)
         cache: dict = {}
-        matrix = _matrix(transactions, start, events, matrix_defaults, {}, cache)
+        matrix = cached_matrix(cache, transactions, start, matrix_defaults, events)
         split = _test_sets(
             transactions, matrix, start, horizon, cfg["max_validation_customers"], seed
         )
@@ -639,7 +640,7 @@ def evaluate_recommenders(
     # ----------------------------------------------------------------- refit + holdout
     t0 = time.perf_counter()
     fit_cache: dict = {}
-    fit_matrix = _matrix(transactions, cutoff, events, matrix_defaults, {}, fit_cache)
+    fit_matrix = cached_matrix(fit_cache, transactions, cutoff, matrix_defaults, events)
     split = _test_sets(transactions, fit_matrix, cutoff, holdout_days)
     fitted_models: dict = {}
     by_spec: dict = {}
@@ -688,14 +689,6 @@ def evaluate_recommenders(
     )
 
 
-def _matrix(transactions, cutoff, events, defaults, settings, cache) -> InteractionMatrix:
-    merged = {**defaults, **settings}
-    key = matrix_key(merged)
-    if key not in cache:
-        cache[key] = build_interaction_matrix(transactions, cutoff, events=events, **merged)
-    return cache[key]
-
-
 def _default_fill(matrix: InteractionMatrix) -> np.ndarray:
     """The popularity fill a HybridRecommender with default cold start uses."""
     return model_from_spec({"model": "popularity", "params": {}}).fit(matrix)._fill_key()
@@ -731,9 +724,11 @@ def _log_child(name: str, tags: dict, params: dict, metrics: dict, artifacts=())
 
 
 def log_recommender_runs(
-    evaluation: RecommenderEvaluation, hybrid_runs_per_protocol: int = 10
+    evaluation: RecommenderEvaluation, hybrid_runs_per_protocol: int = 10, tracker=None
 ) -> dict[str, str]:
-    """Log the evaluation to MLflow as nested runs under the active run.
+    """Log the evaluation as nested runs under the active run of ``tracker`` (a
+    ``scoring.tracking.Tracker``; default MLflow, which needs an active run;
+    ``NullTracker()`` logs nothing and needs none).
 
     * one child run per model x validation setting (params of the setting, validation metrics
       per protocol such as ``val_ndcg_at_10_repurchase``, tag ``chosen=true`` on the chosen
@@ -746,18 +741,28 @@ def log_recommender_runs(
 
     Nothing personal is logged (no customer ids). Returns {run name: run id} of the children.
     """
-    import mlflow
+    from scoring.tracking import current_tracker
 
-    if mlflow.active_run() is None:
+    tracker = current_tracker(tracker)
+    if tracker.active_run() is None:
         raise RuntimeError("log_recommender_runs needs an active MLflow run (the parent run).")
+
+    def log_child(name: str, tags: dict, params: dict, metrics: dict, artifacts=()) -> str:
+        with tracker.start_run(name, tags=tags, nested=True) as run:
+            tracker.log_params({key: str(value) for key, value in params.items()})
+            tracker.log_metrics({key: float(value) for key, value in metrics.items()})
+            for path in artifacts:
+                tracker.log_artifact(path, artifact_path="model")
+            return run.info.run_id
+
     k = evaluation.k
     run_ids: dict[str, str] = {}
     grid = pd.DataFrame(evaluation.validation)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "validation_grid.csv"
         grid.to_csv(path, index=False)
-        mlflow.log_artifact(str(path))
-    mlflow.log_params(
+        tracker.log_artifact(path)
+    tracker.log_params(
         {
             "reco_cutoff": evaluation.cutoff,
             "reco_validation_cutoffs": ",".join(evaluation.validation_cutoffs),
@@ -799,7 +804,7 @@ def log_recommender_runs(
                     if pd.notna(row[f"val_{m}"])
                 }
                 metrics[f"val_n_customers_{p}"] = row["val_n_customers"]
-            run_ids[name] = _log_child(name, tags, _flat_params(json.loads(spec)), metrics)
+            run_ids[name] = log_child(name, tags, _flat_params(json.loads(spec)), metrics)
 
     # final models: one run per model, holdout metrics of both protocols
     with tempfile.TemporaryDirectory() as tmp:
@@ -824,5 +829,5 @@ def log_recommender_runs(
                     saved.add(id(fitted))
                     protocols = "_".join(p for p, f in fitted_models.items() if f is fitted)
                     paths.append(fitted.save(Path(tmp) / f"{model}_{protocols}.npz"))
-            run_ids[name] = _log_child(name, tags, params, metrics, paths)
+            run_ids[name] = log_child(name, tags, params, metrics, paths)
     return run_ids

@@ -2,15 +2,16 @@
 
 All baselines read the behavioural feature frame (``scoring.features.behavioural``; one row
 per customer, index ``customer_id``) and use its columns ``days_since_last_order``,
-``n_purchase_days``, ``revenue_total`` and ``tenure_days`` (days, currency).
+``n_orders``, ``n_purchase_days``, ``revenue_total`` and ``tenure_days`` (days, currency).
 
 * ``RecencyBaseline``: churn score = days since the last order. ``fit`` maps it to a
   probability with a logistic regression on ``log1p(days since last order)`` fitted on an
   earlier origin's features and labels (e.g. the most recent rolling origin before the cutoff).
-* ``RFMScoreBaseline``: R, F and M quintile scores (1-5; R from days since the last order, F
-  from purchase days, M from total revenue, each ranked among the scored customers with
-  average ranks) summed to 3-15; churn score = 18 - score (higher = more likely to churn),
-  mapped to a probability by a logistic regression on the score fitted on an earlier origin.
+* ``RFMScoreBaseline``: the ``rfm_score`` of the marketing segments
+  (``scoring.segments.rfm_scores``: R, F and M quintile scores 1-5 of days since the last
+  order, orders and revenue among the scored customers, summed to 3-15); churn score =
+  18 - score (higher = more likely to churn), mapped to a probability by a logistic
+  regression on the score fitted on an earlier origin.
 * ``SpendRateBaseline``: historical rates per day of tenure. Revenue in the next ``H`` days =
   revenue_total / tenure_days * H; churn = exp(-purchase_days / tenure_days * H) (Poisson
   with the historical purchase-day rate). No fitting.
@@ -23,18 +24,15 @@ import pandas as pd
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 
-from scoring.data.errors import DataError
+from scoring.data.errors import DataError, require_columns
+from scoring.segments import SegmentConfig, rfm_scores
 
 RFM_QUINTILES = 5
 
 
 def _require(features: pd.DataFrame, columns: tuple[str, ...], who: str) -> None:
-    missing = [c for c in columns if c not in features]
-    if missing:
-        raise DataError(
-            f"{who}: features lack column(s) {missing}; compute them with "
-            "scoring.features.behavioural.behavioural_features."
-        )
+    require_columns(features, columns, f"{who}: features",
+                    "compute them with scoring.features.behavioural.behavioural_features.")
 
 
 def _fit_logistic(score: np.ndarray, churned) -> LogisticRegression:
@@ -79,31 +77,6 @@ class RecencyBaseline:
         )
 
 
-def rfm_scores(features: pd.DataFrame) -> pd.DataFrame:
-    """R, F, M quintile scores (1-5, 5 = best) and their sum ``rfm_score`` (3-15).
-
-    Quintile = ceil(5 * average rank / n): R ranks days since the last order descending (recent
-    = 5), F ranks purchase days, M ranks total revenue.
-    """
-    _require(features, ("days_since_last_order", "n_purchase_days", "revenue_total"), "rfm_scores")
-    n = len(features)
-
-    def quintile(values: pd.Series) -> pd.Series:
-        pct = values.rank(method="average") / n
-        return np.ceil(pct * RFM_QUINTILES).clip(1, RFM_QUINTILES).astype("int64")
-
-    out = pd.DataFrame(
-        {
-            "r_score": quintile(-features["days_since_last_order"].astype("float64")),
-            "f_score": quintile(features["n_purchase_days"].astype("float64")),
-            "m_score": quintile(features["revenue_total"].astype("float64")),
-        },
-        index=features.index,
-    )
-    out["rfm_score"] = out.sum(axis=1)
-    return out
-
-
 class RFMScoreBaseline:
     """Churn from the summed RFM quintile score (see module docstring).
 
@@ -111,9 +84,18 @@ class RFMScoreBaseline:
     """
 
     def score(self, features: pd.DataFrame) -> pd.Series:
-        """Churn score = 18 - rfm_score (3..15 -> 15..3; higher = more likely to churn)."""
+        """Churn score = 18 - rfm_score (3..15 -> 15..3; higher = more likely to churn).
+
+        ``rfm_score`` is the segments' one (``scoring.segments.rfm_scores``, 5 quintiles)
+        computed on the behavioural features (``revenue_total`` as the revenue).
+        """
+        _require(features, ("days_since_last_order", "n_orders", "revenue_total"),
+                 "RFMScoreBaseline")
+        activity = features[["days_since_last_order", "n_orders", "revenue_total"]].rename(
+            columns={"revenue_total": "revenue"})
+        config = SegmentConfig(rfm_bins=RFM_QUINTILES)
         return (
-            (3 * RFM_QUINTILES + 3 - rfm_scores(features)["rfm_score"])
+            (3 * RFM_QUINTILES + 3 - rfm_scores(activity, config)["rfm_score"])
             .astype("float64")
             .rename("rfm_churn_score")
         )

@@ -18,10 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import optimize, special
-from sklearn.exceptions import NotFittedError
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from ..data.errors import DataError, examples
-from .btyd import ACCEPT_GRADIENT, DEFAULT_PENALIZER_LADDER, PARAM_BOUNDS, rfm_arrays, unique_rows
+from .btyd.base import ACCEPT_GRADIENT, DEFAULT_PENALIZER_LADDER, NOT_FITTED_MESSAGE, PARAM_BOUNDS
+from .btyd.validation import rfm_arrays, unique_rows
 
 DAYS_PER_MONTH = 30.0
 """Month length used by ``customer_lifetime_value`` (lifetimes' factor for ``freq="D"``)."""
@@ -45,12 +47,16 @@ def _spend_arrays(rfm: pd.DataFrame, purpose: str) -> tuple[np.ndarray, np.ndarr
     return x, m
 
 
-class GammaGammaModel:
+class GammaGammaModel(BaseEstimator):
     """Gamma-Gamma model of the mean order value.
 
-    Fitted state: ``params_`` = ``{"p", "q", "v"}`` (``v`` in currency units),
-    ``n_customers_`` (repeat buyers used), ``converged_``, ``fit_info_`` (ladder step,
+    Fitted state (set only by ``fit``): ``params_`` = ``{"p", "q", "v"}`` (``v`` in currency
+    units), ``n_customers_`` (repeat buyers used), ``converged_``, ``fit_info_`` (ladder step,
     penalizer, attempts, whether ``q > 1`` had to be enforced).
+
+    A scikit-learn estimator (``get_params`` / ``set_params`` / ``clone`` work); the queries
+    (``expected_order_value``, ``population_mean_order_value``) raise ``NotFittedError``
+    before ``fit`` and leave the fitted state unchanged.
 
     The population mean order value ``p v / (q - 1)`` exists only for ``q > 1``. If the
     maximum likelihood has ``q <= 1``, ``fit`` raises ``DataError`` unless ``q_constraint``
@@ -263,8 +269,9 @@ class GammaGammaModel:
         return self
 
     def _params(self) -> tuple[float, float, float]:
-        if not hasattr(self, "params_"):
-            raise NotFittedError("This GammaGammaModel is not fitted yet; call fit(rfm) first.")
+        """Fitted ``(p, q, v)``; raises ``NotFittedError`` (via ``check_is_fitted``) before
+        ``fit``. Every query starts here."""
+        check_is_fitted(self, "params_", msg=NOT_FITTED_MESSAGE)
         return self.params_["p"], self.params_["q"], self.params_["v"]
 
     @property

@@ -10,7 +10,9 @@ Typical use::
     later = model.with_history(transactions, cutoff=as_of + pd.Timedelta(days=1))
 """
 
-from .base import Recommender, load_recommender, topn_dense
+from scoring._kernels.topn import topn_dense
+
+from .base import Recommender, load_recommender, recommender_class, registered_models
 from .buy_again import BuyAgainRecommender
 from .collaborative import (
     ALSRecommender,
@@ -18,6 +20,7 @@ from .collaborative import (
     ItemKNNRecommender,
     explain_recommendations,
 )
+from .hybrid import HybridRecommender
 from .matrix import InteractionMatrix, build_interaction_matrix, product_names
 from .popularity import PopularityRecommender
 
@@ -25,6 +28,7 @@ __all__ = [
     "ALSRecommender",
     "BPRRecommender",
     "BuyAgainRecommender",
+    "HybridRecommender",
     "InteractionMatrix",
     "ItemKNNRecommender",
     "PopularityRecommender",
@@ -33,5 +37,7 @@ __all__ = [
     "explain_recommendations",
     "load_recommender",
     "product_names",
+    "recommender_class",
+    "registered_models",
     "topn_dense",
 ]

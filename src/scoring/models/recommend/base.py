@@ -25,56 +25,35 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from scoring._kernels.topn import topn_cells, topn_dense
 from scoring.data.errors import DataError
 
-from .matrix import InteractionMatrix, _as_str_array
+from .matrix import InteractionMatrix, _as_str_array, cached_matrix
 
 FORMAT_VERSION = 1
 _MAX_BATCH_CELLS = 2**23
 """Dense score cells per batch (rows x products), ~32 MB of float32."""
 
 _REGISTRY: dict[str, type[Recommender]] = {}
+"""The one registry of recommender classes: spec name (``Recommender.spec_name``, the
+``"model"`` of a spec) -> class, filled as the classes are defined (the package imports them
+all). Specs name a class by its spec name, saved models by its class name."""
 
 
-def topn_dense(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-n columns per row of a dense score array, best first.
+def registered_models() -> dict[str, type[Recommender]]:
+    """Spec name -> class of every concrete recommender (a copy of the registry)."""
+    return dict(_REGISTRY)
 
-    ``scores``: float array (m, n_items); -inf (or NaN) marks items that must not be
-    recommended. Returns (indices, scores), both shape (m, min(n, n_items)); slots without a
-    finite score have index -1 and score -inf. Equal scores: lower column first, so the same
-    input always gives the same output.
 
-    Vectorised: the n-th largest value of every row (``np.partition``) selects a few candidates
-    per row, which are then sorted by (row, -score, column).
-    """
-    scores = np.asarray(scores)
-    m, n_items = scores.shape
-    n_eff = min(n, n_items)
-    idx = np.full((m, n_eff), -1, dtype=np.int64)
-    top = np.full((m, n_eff), -np.inf)
-    if n_eff == 0 or m == 0:
-        return idx, top
-    largest = scores.max()
-    if np.isnan(largest) or largest == np.inf:  # NaN / +inf: never recommended
-        scores = np.where(np.isfinite(scores), scores, scores.dtype.type(-np.inf))
-    if n_eff < n_items:
-        threshold = np.partition(scores, n_items - n_eff, axis=1)[:, n_items - n_eff]
-        candidates = scores >= threshold[:, None]
-        if np.isneginf(threshold).any():  # rows with fewer than n finite scores
-            candidates &= np.isfinite(scores)
-    else:
-        candidates = np.isfinite(scores)
-    flat = np.flatnonzero(candidates)
-    rows, cols = np.divmod(flat, n_items)
-    values = scores.ravel()[flat]
-    order = np.lexsort((cols, -values, rows))
-    rows, cols, values = rows[order], cols[order], values[order]
-    counts = np.bincount(rows, minlength=m)
-    position = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
-    keep = position < n_eff
-    idx[rows[keep], position[keep]] = cols[keep]
-    top[rows[keep], position[keep]] = values[keep]
-    return idx, top
+def recommender_class(name: str) -> type[Recommender]:
+    """The registered class of a spec name (``"als"``) or a class name (``"ALSRecommender"``,
+    as saved models record it); DataError for an unknown name."""
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    for cls in _REGISTRY.values():
+        if cls.__name__ == name:
+            return cls
+    raise DataError(f"recommender {name!r} is not one of {sorted(_REGISTRY)}.")
 
 
 def string_array(codes: np.ndarray, labels: np.ndarray) -> pd.api.extensions.ExtensionArray:
@@ -153,16 +132,9 @@ def rank_sparse(
             row_of.astype(np.int64) * n_items + scores.indices,
             ex_rows.astype(np.int64) * n_items + exclude.indices,
         )
-    rows, cols, values = row_of[keep], scores.indices[keep], scores.data[keep]
-    order = np.lexsort((cols, -values, rows))
-    rows, cols, values = rows[order], cols[order], values[order]
-    counts = np.bincount(rows, minlength=m)
-    position = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
-    top = position < n
-    idx = np.full((m, n), -1, dtype=np.int64)
-    out = np.full((m, n), -np.inf)
-    idx[rows[top], position[top]] = cols[top]
-    out[rows[top], position[top]] = values[top]
+    idx, out, counts = topn_cells(
+        row_of[keep], scores.indices[keep], scores.data[keep], m, n
+    )
     have = np.minimum(counts, n)
     need = n - have
     if not need.any() or len(fill_order) == 0:
@@ -223,12 +195,18 @@ class Recommender:
     popularity, hybrid weights) is item side and only changes with a refit.
     """
 
+    spec_name: ClassVar[str | None] = None
+    """Name of the model in specs (``{"model": "als", ...}``); classes with one are registered
+    (:func:`registered_models`)."""
+
     sparse_scores: ClassVar[bool] = False
     """True when a zero score means "no evidence": such slots are filled by popularity."""
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        _REGISTRY[cls.__name__] = cls
+        name = cls.__dict__.get("spec_name")
+        if name:
+            _REGISTRY[name] = cls
 
     # ----------------------------------------------------------------------------- params
     @classmethod
@@ -338,22 +316,18 @@ class Recommender:
 
     def _history_matrix(self, transactions, cutoff, events, cache: dict) -> InteractionMatrix:
         """The new histories as a matrix on the fitted catalogue (cached per settings)."""
-        from .matrix import build_interaction_matrix
-
         settings = dict(self.matrix_settings_)
         if settings.get("event_weights") is None:  # fitted without events
             events = None
-        key = json.dumps(settings, sort_keys=True, default=str)
-        if key not in cache:
-            cache[key] = build_interaction_matrix(
-                transactions,
-                cutoff,
-                events=events,
-                catalogue=self.product_ids_,
-                bm25_length_norm=self.item_length_norm_,
-                **settings,
-            )
-        return cache[key]
+        return cached_matrix(
+            cache,
+            transactions,
+            cutoff,
+            settings,
+            events,
+            catalogue=self.product_ids_,
+            bm25_length_norm=self.item_length_norm_,
+        )
 
     def _apply_history(self, matrix: InteractionMatrix, transactions, cutoff, events, cache):
         """Replace the customer side of this (copied) model by the rows of ``matrix``."""
@@ -366,15 +340,9 @@ class Recommender:
         raise NotImplementedError
 
     def _fit_cold_start(self, matrix: InteractionMatrix) -> None:
-        from .popularity import PopularityRecommender
-
-        template = getattr(self, "cold_start", None) or PopularityRecommender()
-        cold = copy.deepcopy(template).fit(matrix)
-        # only the product-level state is needed to answer unknown customers: drop the
-        # per-customer arrays so they are not stored twice
-        cold.customer_ids_ = np.array([], dtype=str)
-        cold.bought_ = sp.csr_matrix((0, matrix.n_products), dtype=np.float32)
-        self.cold_start_ = cold
+        """Fit ``cold_start_``, the answer for unknown customers: models inherit it from
+        ``popularity.PopularityColdStart`` (popularity answers for itself)."""
+        raise NotImplementedError
 
     def _cold_start_model(self):
         return self.cold_start_
@@ -609,7 +577,7 @@ def _encode(value, key: str, arrays: dict) -> dict:
 def _decode(spec: dict, key: str, data):
     kind = spec["kind"]
     if kind == "model":
-        cls = _REGISTRY[spec["class"]]
+        cls = recommender_class(spec["class"])
         params = {k: _decode(v, f"{key}.p.{k}", data) for k, v in spec["params"].items()}
         model = cls(**params)
         for name, sub in spec["fitted"].items():

@@ -8,10 +8,10 @@ from scoring.data.errors import DataError
 
 from .base import Recommender
 from .matrix import InteractionMatrix
-from .popularity import PopularityRecommender
+from .popularity import PopularityColdStart, PopularityRecommender
 
 
-class BuyAgainRecommender(Recommender):
+class BuyAgainRecommender(PopularityColdStart, Recommender):
     """Score of a bought product = orders containing it x 0.5 ** (days since last / half-life).
 
     Slots the customer's own history cannot fill (few products bought, or
@@ -29,6 +29,7 @@ class BuyAgainRecommender(Recommender):
     scores_matrix_ : csr_matrix float32 (n_customers, n_products)  buy-again score per bought cell
     """
 
+    spec_name = "buy_again"
     sparse_scores = True
 
     def __init__(

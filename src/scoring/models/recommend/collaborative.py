@@ -15,11 +15,12 @@ import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from scoring._kernels.topn import topn_dense
 from scoring.data.errors import DataError
 
-from .base import Recommender, _batches, string_array, topn_dense
+from .base import Recommender, _batches, string_array
 from .matrix import InteractionMatrix, _as_str_array
-from .popularity import PopularityRecommender
+from .popularity import PopularityColdStart, PopularityRecommender
 
 KNN_WEIGHTINGS: tuple[str, ...] = ("cosine", "bm25", "tfidf")
 
@@ -73,11 +74,26 @@ class _SimilarItemsMixin:
         )
 
 
-class _MatrixFactorization(_SimilarItemsMixin, Recommender):
+class _MatrixFactorization(PopularityColdStart, _SimilarItemsMixin, Recommender):
     """Scores = user_factors_ @ item_factors_.T; top-n with implicit's multithreaded topk.
 
     Fitted attributes: user_factors_ (n_customers, d), item_factors_ (n_products, d), float32.
     """
+
+    def _fit_implicit(self, model_class, matrix: InteractionMatrix, **params):
+        """An implicit model (``model_class``) with the shared parameters and ``params``,
+        fitted on the matrix weights with BLAS on one thread."""
+        with threadpool_limits(1, "blas"):
+            model = model_class(
+                factors=self.factors,
+                regularization=self.regularization,
+                iterations=self.iterations,
+                num_threads=self.num_threads,
+                random_state=self.random_state,
+                **params,
+            )
+            _fit_quietly(model, sp.csr_matrix(matrix.user_items, dtype=np.float32))
+        return model
 
     def _score_rows(self, rows: np.ndarray) -> np.ndarray:
         return self.user_factors_[rows] @ self.item_factors_.T
@@ -143,6 +159,8 @@ class ALSRecommender(_MatrixFactorization):
         Template of the answer for unknown customers.
     """
 
+    spec_name = "als"
+
     def __init__(
         self,
         factors: int = 64,
@@ -164,16 +182,7 @@ class ALSRecommender(_MatrixFactorization):
     def _fit(self, matrix: InteractionMatrix) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
 
-        with threadpool_limits(1, "blas"):
-            model = AlternatingLeastSquares(
-                factors=self.factors,
-                regularization=self.regularization,
-                alpha=self.alpha,
-                iterations=self.iterations,
-                num_threads=self.num_threads,
-                random_state=self.random_state,
-            )
-            _fit_quietly(model, sp.csr_matrix(matrix.user_items, dtype=np.float32))
+        model = self._fit_implicit(AlternatingLeastSquares, matrix, alpha=self.alpha)
         self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
         # implicit's last sweep leaves the user factors of the previous item factors (and
         # conjugate-gradient approximations): solve them exactly against the final item
@@ -231,6 +240,8 @@ class BPRRecommender(_MatrixFactorization):
     cold_start : PopularityRecommender, optional
     """
 
+    spec_name = "bpr"
+
     def __init__(
         self,
         factors: int = 64,
@@ -252,16 +263,9 @@ class BPRRecommender(_MatrixFactorization):
     def _fit(self, matrix: InteractionMatrix) -> None:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
-        with threadpool_limits(1, "blas"):
-            model = BayesianPersonalizedRanking(
-                factors=self.factors,
-                learning_rate=self.learning_rate,
-                regularization=self.regularization,
-                iterations=self.iterations,
-                num_threads=self.num_threads,
-                random_state=self.random_state,
-            )
-            _fit_quietly(model, sp.csr_matrix(matrix.user_items, dtype=np.float32))
+        model = self._fit_implicit(
+            BayesianPersonalizedRanking, matrix, learning_rate=self.learning_rate
+        )
         self.user_factors_ = np.ascontiguousarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
 
@@ -277,7 +281,7 @@ class BPRRecommender(_MatrixFactorization):
         self.user_factors_ = np.ascontiguousarray(self.user_factors_[fitted_rows[keep]])
 
 
-class ItemKNNRecommender(_SimilarItemsMixin, Recommender):
+class ItemKNNRecommender(PopularityColdStart, _SimilarItemsMixin, Recommender):
     """Item-item nearest neighbours via implicit (cosine, BM25 or TF-IDF similarity).
 
     Score of product j for customer u = sum_i weight(u, i) * similarity(i, j) over the
@@ -304,6 +308,7 @@ class ItemKNNRecommender(_SimilarItemsMixin, Recommender):
     user_items_ : csr_matrix float32 (n_customers, n_products), the fitted weights
     """
 
+    spec_name = "item_knn"
     sparse_scores = True
 
     def __init__(

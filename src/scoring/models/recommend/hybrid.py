@@ -14,7 +14,7 @@ from .base import Recommender
 from .buy_again import BuyAgainRecommender
 from .collaborative import ItemKNNRecommender
 from .matrix import InteractionMatrix
-from .popularity import PopularityRecommender
+from .popularity import PopularityColdStart, PopularityRecommender
 
 
 def normalise_scores(scores: np.ndarray) -> np.ndarray:
@@ -28,7 +28,7 @@ def normalise_scores(scores: np.ndarray) -> np.ndarray:
     return out / top
 
 
-class HybridRecommender(Recommender):
+class HybridRecommender(PopularityColdStart, Recommender):
     """Score = sum_c weights[c] * normalise_scores(component c's scores).
 
     Each component's scores are scaled per customer to [0, 1] (negative -> 0, divided by the
@@ -51,6 +51,7 @@ class HybridRecommender(Recommender):
     components_ : dict name -> fitted Recommender
     """
 
+    spec_name = "hybrid"
     sparse_scores = True
 
     def __init__(

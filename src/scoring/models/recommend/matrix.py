@@ -9,6 +9,7 @@ lower-weight interactions.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -401,6 +402,35 @@ def build_interaction_matrix(
     )
 
 
+def matrix_key(settings: Mapping | None) -> str:
+    """Canonical string of matrix settings: the key of a matrix cache."""
+    return json.dumps(dict(settings or {}), sort_keys=True, default=str)
+
+
+def cached_matrix(
+    cache: dict,
+    transactions: pd.DataFrame,
+    cutoff,
+    settings: Mapping | None = None,
+    events: pd.DataFrame | None = None,
+    **fixed,
+) -> InteractionMatrix:
+    """``build_interaction_matrix(transactions, cutoff, events=events, **fixed, **settings)``,
+    built once per ``settings`` (:func:`matrix_key`) and kept in ``cache``.
+
+    The one matrix cache of the recommenders: a cache serves one combination of
+    transactions, cutoff, events and ``fixed`` arguments (e.g. a validation fold, the refit
+    before the cutoff, or the new histories of ``with_history`` with ``fixed`` = the fitted
+    catalogue and BM25 normalisation), under which the ``settings`` vary.
+    """
+    key = matrix_key(settings)
+    if key not in cache:
+        cache[key] = build_interaction_matrix(
+            transactions, cutoff, events=events, **fixed, **dict(settings or {})
+        )
+    return cache[key]
+
+
 def _csr(rows, cols, values, shape) -> sp.csr_matrix:
     m = sp.csr_matrix((np.asarray(values, dtype=np.float32), (rows, cols)), shape=shape)
     m.sort_indices()
@@ -409,14 +439,12 @@ def _csr(rows, cols, values, shape) -> sp.csr_matrix:
 
 def _add_events(weights, customer_ids, product_ids, events, cutoff, event_weights, half_life):
     """Add weighted events to ``weights``; customers seen only in events get new rows."""
-    missing = [
-        c for c in ("customer_id", "timestamp", "event_type", "product_id") if c not in events
-    ]
-    if missing:
-        raise DataError(
-            f"events: column(s) {missing} missing; product events need customer_id, timestamp, "
-            "event_type and product_id."
-        )
+    require_columns(
+        events,
+        ("customer_id", "timestamp", "event_type", "product_id"),
+        "events",
+        "product events need customer_id, timestamp, event_type and product_id.",
+    )
     ev = events.loc[
         (events["timestamp"] < cutoff)
         & events["event_type"].isin(list(event_weights))

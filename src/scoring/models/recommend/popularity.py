@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from scoring._kernels.topn import topn_dense
 from scoring.data.errors import DataError
 
-from .base import Recommender, topn_dense
+from .base import Recommender
 from .matrix import InteractionMatrix, _as_str_array
+
+
+class PopularityColdStart:
+    """Mixin of the recommenders that answer unknown customers (and fill the empty slots of
+    sparse models) with a popularity model: ``cold_start_`` is the ``cold_start`` template
+    (default ``PopularityRecommender()``) fitted on the same matrix."""
+
+    def _fit_cold_start(self, matrix: InteractionMatrix) -> None:
+        template = getattr(self, "cold_start", None) or PopularityRecommender()
+        cold = copy.deepcopy(template).fit(matrix)
+        # only the product-level state is needed to answer unknown customers: drop the
+        # per-customer arrays so they are not stored twice
+        cold.customer_ids_ = np.array([], dtype=str)
+        cold.bought_ = sp.csr_matrix((0, matrix.n_products), dtype=np.float32)
+        self.cold_start_ = cold
 
 
 class PopularityRecommender(Recommender):
@@ -35,6 +53,8 @@ class PopularityRecommender(Recommender):
     group_scores_ : ndarray float64 (n_groups, n_products)
     group_customer_ids_, group_customer_codes_ : the customer -> group map (codes into group_labels_)
     """
+
+    spec_name = "popularity"
 
     def __init__(self, window_days: float = 90, customer_groups: pd.Series | None = None):
         self.window_days = window_days

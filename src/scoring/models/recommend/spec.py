@@ -12,44 +12,27 @@ shop and cutoff, e.g. at scoring time::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 import pandas as pd
 
 from scoring.data.errors import DataError
 
-from .base import Recommender
-from .buy_again import BuyAgainRecommender
-from .collaborative import ALSRecommender, BPRRecommender, ItemKNNRecommender
+from .base import Recommender, registered_models
 from .hybrid import HybridRecommender
-from .matrix import InteractionMatrix, build_interaction_matrix
-from .popularity import PopularityRecommender
-
-MODEL_CLASSES: dict[str, type[Recommender]] = {
-    "popularity": PopularityRecommender,
-    "buy_again": BuyAgainRecommender,
-    "als": ALSRecommender,
-    "bpr": BPRRecommender,
-    "item_knn": ItemKNNRecommender,
-    "hybrid": HybridRecommender,
-}
-
-
-def matrix_key(settings: Mapping | None) -> str:
-    """Canonical string of matrix settings (for caching matrices)."""
-    return json.dumps(dict(settings or {}), sort_keys=True, default=str)
+from .matrix import InteractionMatrix, cached_matrix
 
 
 def model_from_spec(spec: Mapping) -> Recommender:
     """Unfitted model of a spec (hybrid: with unfitted components)."""
     kind = spec.get("model")
-    if kind not in MODEL_CLASSES:
-        raise DataError(f"spec model {kind!r} is not one of {sorted(MODEL_CLASSES)}.")
-    if kind == "hybrid":
+    classes = registered_models()  # spec name -> class (``Recommender.spec_name``)
+    if kind not in classes:
+        raise DataError(f"spec model {kind!r} is not one of {sorted(classes)}.")
+    if kind == HybridRecommender.spec_name:
         components = {n: model_from_spec(s) for n, s in spec["components"].items()}
         return HybridRecommender(components=components, weights=dict(spec["weights"]))
-    return MODEL_CLASSES[kind](**dict(spec.get("params", {})))
+    return classes[kind](**dict(spec.get("params", {})))
 
 
 def fit_recommender(
@@ -63,16 +46,15 @@ def fit_recommender(
     """Build the matrices a spec needs (purchases before ``cutoff``) and fit the model.
 
     ``matrix_defaults`` (e.g. ``{"discontinued_after_days": 90}``) apply under each spec's
-    own ``matrix`` settings.
+    own ``matrix`` settings. ``_cache``: a :func:`~.matrix.cached_matrix` cache shared by
+    calls with the same transactions, cutoff and events (e.g. a validation grid).
     """
     cache = {} if _cache is None else _cache
+    defaults = dict(matrix_defaults or {})
 
     def matrix_for(settings: Mapping | None) -> InteractionMatrix:
-        merged = {**dict(matrix_defaults or {}), **dict(settings or {})}
-        key = matrix_key(merged)
-        if key not in cache:
-            cache[key] = build_interaction_matrix(transactions, cutoff, events=events, **merged)
-        return cache[key]
+        merged = {**defaults, **dict(settings or {})}
+        return cached_matrix(cache, transactions, cutoff, merged, events)
 
     model = model_from_spec(spec)
     if spec["model"] == "hybrid":

@@ -1,0 +1,127 @@
+"""Out-of-time evaluation of the shipped scorer itself: the number reported is the number of
+the model that ships, at the horizon it ships.
+
+``evaluate_scorer(shop, cutoff, config)`` fits ``CustomerScorer(config)`` on the shop as it was
+known the day before ``cutoff`` (``history_before``: order lines, events and returns strictly
+before it), scores every customer with an order before the cutoff exactly as ``scoring run`` /
+``scoring score`` would as of ``cutoff - 1 day``, and measures on what happened in
+``[cutoff, cutoff + horizon_days)`` with ``horizon_days = config.churn_horizon_days``:
+
+- churn: ``churn_probability`` (P(no order in the next ``horizon_days`` days)) against
+  "no order in the window" (``churn_metrics``: ROC-AUC, Brier, ...);
+- revenue: the scorer's expected revenue over the window (expected purchase days x expected
+  order value, the BTYD x Gamma-Gamma parts behind ``predicted_clv_12m``) against the
+  window's revenue (``revenue_metrics``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from ..data.schema import ShopData, rows_before
+from ..features.rfm import calibration_and_holdout
+from .metrics import churn_metrics, revenue_metrics
+
+
+@dataclass
+class ScorerEvaluation:
+    """Result of ``evaluate_scorer``.
+
+    ``predictions``: one row per customer with an order before the cutoff: ``customer_id``,
+    ``churn_probability``, ``predicted_revenue`` (currency over the window), ``churned``
+    (0/1), ``revenue_holdout`` (currency). ``metrics``: ``cutoff``, ``horizon_days``,
+    ``n_customers``, ``churn_rate``, ``churn`` (churn_metrics), ``revenue``
+    (revenue_metrics), ``model_version``. ``scorer``: the fitted scorer.
+    """
+
+    predictions: pd.DataFrame
+    metrics: dict
+    scorer: object
+
+
+def history_before(shop: ShopData, cutoff) -> ShopData:
+    """The shop as known the day before ``cutoff``: transactions, events and quarantined
+    lines (returns feed features) strictly before it; profiles as they are."""
+    cutoff = pd.Timestamp(cutoff).normalize()
+    quarantine = shop.quarantine
+    if len(quarantine) and "timestamp" in quarantine:
+        quarantine = quarantine.loc[quarantine["timestamp"] < cutoff]
+    events = None if shop.events is None else rows_before(shop.events, cutoff)
+    return replace(shop, transactions=rows_before(shop.transactions, cutoff),
+                   events=events, quarantine=quarantine,
+                   as_of=cutoff - pd.Timedelta(days=1))
+
+
+def evaluate_scorer(shop: ShopData, cutoff, config) -> ScorerEvaluation:
+    """Fit the scorer before ``cutoff`` and measure it on the next ``config.churn_horizon_days``
+    days (module docstring). ``config``: a ``ScoringConfig``."""
+    from ..scorer import CustomerScorer
+
+    cutoff = pd.Timestamp(cutoff).normalize()
+    horizon = int(config.churn_horizon_days)
+    history = history_before(shop, cutoff)
+    as_of = cutoff - pd.Timedelta(days=1)
+    scorer = CustomerScorer(config).fit(history, as_of)
+    scored = scorer.score_customers_in_chunks(history.transactions, as_of, history.events)
+    actual = calibration_and_holdout(shop.transactions, cutoff, horizon)
+    scored = scored.set_index("customer_id").reindex(actual.index.astype("string"))
+    predictions = pd.DataFrame({
+        "customer_id": actual.index.astype("string"),
+        "churn_probability": scored["churn_probability"].to_numpy(dtype="float64"),
+        "predicted_revenue": (scored["expected_orders_90d"]
+                              * scored["expected_order_value"]).to_numpy(dtype="float64"),
+        "churned": (actual["frequency_holdout"] == 0).astype("int64").to_numpy(),
+        "revenue_holdout": actual["revenue_holdout"].to_numpy(dtype="float64"),
+    })
+    metrics = {
+        "cutoff": str(cutoff.date()),
+        "horizon_days": horizon,
+        "n_customers": int(len(predictions)),
+        "churn_rate": float(predictions["churned"].mean()),
+        "churn": churn_metrics(predictions["churned"].to_numpy(),
+                               predictions["churn_probability"].to_numpy()),
+        "revenue": revenue_metrics(predictions["revenue_holdout"].to_numpy(),
+                                   predictions["predicted_revenue"].to_numpy()),
+        "model_version": scorer.version_,
+        "churn_model": config.churn_model,
+        "transaction_model": config.transaction_model,
+    }
+    return ScorerEvaluation(predictions=predictions, metrics=metrics, scorer=scorer)
+
+
+def headline(metrics: dict) -> dict[str, float]:
+    """The shipped scorer's headline metrics (parent run, champion rule, summary.json)."""
+    churn, revenue = metrics["churn"], metrics["revenue"]
+    out = {"churn_roc_auc": churn["roc_auc"], "churn_brier": churn["brier"],
+           "revenue_gini": revenue["normalized_gini"],
+           "revenue_total_ratio": revenue["total_ratio"],
+           "revenue_decile_mape": revenue["decile_mape"]}
+    return {k: float(v) if v is not None and np.isfinite(v) else float("nan")
+            for k, v in out.items()}
+
+
+def log_scorer_run(evaluation: ScorerEvaluation, tracker=None) -> str:
+    """One nested child run ``scorer`` under the active parent run of ``tracker`` (a
+    ``scoring.tracking.Tracker``, default MLflow; ``NullTracker()`` logs nothing): the
+    shipped scorer's window, parts and holdout metrics (``churn_*``, ``revenue_*``); no
+    customer data. Returns its run id."""
+    from ..tracking import current_tracker
+
+    tracker = current_tracker(tracker)
+    metrics = evaluation.metrics
+    with tracker.start_run("scorer", nested=True) as run:
+        tracker.log_params({"model": "scorer", "cutoff": metrics["cutoff"],
+                            "horizon_days": metrics["horizon_days"],
+                            "n_customers": metrics["n_customers"],
+                            "churn_model": metrics["churn_model"],
+                            "transaction_model": metrics["transaction_model"],
+                            "model_version": metrics["model_version"], "shipped": True})
+        values = {f"{prefix}_{name}": float(value)
+                  for prefix in ("churn", "revenue")
+                  for name, value in metrics[prefix].items()
+                  if value is not None and np.isfinite(value)}
+        tracker.log_metrics(values)
+        return run.info.run_id
