@@ -706,23 +706,6 @@ def _flat_params(spec: Mapping, prefix: str = "") -> dict:
     return out
 
 
-def _log_child(name: str, tags: dict, params: dict, metrics: dict, artifacts=()) -> str:
-    """One nested run with everything logged in a single batch; returns the run id."""
-    import mlflow
-    from mlflow.entities import Metric, Param
-
-    with mlflow.start_run(run_name=name, nested=True, tags=tags) as run:
-        now = int(time.time() * 1000)
-        mlflow.tracking.MlflowClient().log_batch(
-            run.info.run_id,
-            metrics=[Metric(key, float(v), now, 0) for key, v in metrics.items()],
-            params=[Param(key, str(v)) for key, v in params.items()],
-        )
-        for path in artifacts:
-            mlflow.log_artifact(str(path), artifact_path="model")
-        return run.info.run_id
-
-
 def log_recommender_runs(
     evaluation: RecommenderEvaluation, hybrid_runs_per_protocol: int = 10, tracker=None
 ) -> dict[str, str]:
