@@ -273,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="refit and score without the out-of-time evaluation")
     run.add_argument("--recommender-grid", choices=("quick", "full"),
                      default=CommandDefault("quick"),
-                     help="recommender validation grid of the evaluation: quick (default, 21 "
+                     help="recommender validation grid of the evaluation: quick (default, 20 "
                           "settings, one validation window) or full (40 settings, two windows; "
                           "what scoring evaluate runs)")
     run.set_defaults(func=cmd_run)
