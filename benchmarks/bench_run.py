@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from scoring.outputs import dumps
+from scoring.outputs import dumps, write_json
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -158,11 +158,9 @@ def main() -> None:
     }
     result["git"] = git_state()
     result["machine"] = machine()
-    print(json.dumps(result, indent=2))
+    print(dumps(result))
     RESULTS.parent.mkdir(exist_ok=True)
-    tmp = RESULTS.with_suffix(".json.tmp")
-    tmp.write_text(dumps(result, indent=2) + "\n")
-    tmp.replace(RESULTS)
+    write_json(result, RESULTS)  # strict JSON, atomically
 
 
 if __name__ == "__main__":

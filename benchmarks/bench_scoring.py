@@ -37,7 +37,7 @@ import threading
 import time
 from pathlib import Path
 
-from scoring.outputs import dumps
+from scoring.outputs import dumps, write_json
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "scoring.json"
@@ -429,11 +429,9 @@ def main() -> None:
     }
     result["machine"] = machine()
     result["machine"]["load_average_1min_at_start"] = load_average_start
-    print(json.dumps(result, indent=2))
+    print(dumps(result))
     RESULTS.parent.mkdir(exist_ok=True)
-    tmp = RESULTS.with_suffix(".json.tmp")
-    tmp.write_text(dumps(result, indent=2) + "\n")
-    tmp.replace(RESULTS)
+    write_json(result, RESULTS)  # strict JSON, atomically
 
 
 if __name__ == "__main__":
