@@ -63,7 +63,8 @@ def test_hand_example(hand):
     a, b = f.loc["A"], f.loc["B"]
     assert a["n_orders"] == 3 and a["n_purchase_days"] == 3
     assert a["revenue_total"] == pytest.approx(100.0)
-    assert a["days_since_last_order"] == 10 and a["tenure_days"] == 40
+    # to the as-of day 2011-02-09 (features.activity: the one definition), not the cutoff
+    assert a["days_since_last_order"] == 9 and a["tenure_days"] == 39
     assert a["orders_30d"] == 2 and a["revenue_30d"] == pytest.approx(80.0)
     assert a["orders_90d"] == 3 and a["orders_prev_30d"] == 1
     assert a["revenue_trend_30d"] == pytest.approx(np.log1p(80.0) - np.log1p(20.0))
@@ -81,7 +82,7 @@ def test_hand_example(hand):
     assert a["returned_value_share"] == pytest.approx(10 / 110)
     assert a["cancelled_order_share"] == pytest.approx(0.25)
     assert f["country"].tolist() == ["United Kingdom", "France"]
-    assert b["days_since_last_order"] == 1 and b["tenure_days"] == 1
+    assert b["days_since_last_order"] == 0 and b["tenure_days"] == 0
     assert np.isnan(b["gap_mean_days"]) and np.isnan(b["recency_over_mean_gap"])
     assert b["n_returned_lines"] == 0
     # the shop's data start after cutoff - 365 days: last year's window is unknown, not 0

@@ -102,3 +102,21 @@ def test_the_selection_is_a_typed_object_applied_without_names():
     assert (config.transaction_model, config.churn_model) == ("paretonbd", "btyd")
     assert config.recommender_spec == {"model": "popularity"}
     assert ModelSelection().apply(ScoringConfig()).churn_model == "lgbm_hybrid"
+
+
+@pytest.mark.parametrize("as_of", ["1997-06-30", "1998-03-31"])
+def test_recency_and_tenure_have_one_definition(cdnow, as_of):
+    """Segments, behavioural features and the scorer give the same days for the same order
+    (they were 0 / 159 and 1 / 160 before)."""
+    from scoring.features.behavioural import behavioural_features
+    from scoring.segments import customer_activity
+
+    as_of = pd.Timestamp(as_of)
+    segments = customer_activity(cdnow.transactions, as_of)
+    features = behavioural_features(cdnow.transactions, as_of + pd.Timedelta(days=1))
+    for column in ("days_since_last_order", "tenure_days"):
+        np.testing.assert_array_equal(
+            features[column].reindex(segments.index).to_numpy(dtype="int64"),
+            segments[column].to_numpy(dtype="int64"))
+    last_day = segments["last_order_at"].dt.normalize() == as_of.normalize()
+    assert (segments.loc[last_day, "days_since_last_order"] == 0).all()

@@ -31,6 +31,7 @@ import pandas as pd
 
 from .data.errors import require_columns
 from .data.schema import ShopData, rows_before
+from .features.activity import recency_and_tenure
 
 LIFECYCLE_STAGES = ("lead", "first_time", "second_order", "loyal", "lapsed", "sleeping")
 
@@ -85,10 +86,8 @@ def customer_activity(transactions: pd.DataFrame, as_of) -> pd.DataFrame:
         "first_order_at": grouped["timestamp"].min(),
         "last_order_at": grouped["timestamp"].max(),
     })
-    activity["days_since_last_order"] = (
-        as_of_day - activity["last_order_at"].dt.normalize()).dt.days.astype("int64")
-    activity["tenure_days"] = (
-        as_of_day - activity["first_order_at"].dt.normalize()).dt.days.astype("int64")
+    activity = activity.join(recency_and_tenure(activity["first_order_at"],
+                                                activity["last_order_at"], as_of_day))
     activity.index = activity.index.astype("string")
     activity.index.name = "customer_id"
     return activity

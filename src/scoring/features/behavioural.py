@@ -17,9 +17,10 @@ missing); a *purchase day* is a distinct calendar day with at least one order (l
 
 Feature groups (column names):
 
-* totals: ``n_orders``, ``n_purchase_days``, ``revenue_total``, ``days_since_last_order``
-  (recency from the cutoff), ``tenure_days`` (days since the first order), ``first_order_value``,
-  ``revenue_per_tenure_day``, ``orders_per_tenure_day``
+* totals: ``n_orders``, ``n_purchase_days``, ``revenue_total``, ``days_since_last_order`` and
+  ``tenure_days`` (to the as-of day, the day before the cutoff: the one definition of
+  ``features.activity``, shared with the segments), ``first_order_value``,
+  ``revenue_per_tenure_day``, ``orders_per_tenure_day`` (per ``tenure_days + 1`` days)
 * windows ``w`` in ``windows``: ``orders_<w>d``, ``revenue_<w>d``; trend for each ``w`` with
   ``2w`` within the largest window: ``orders_prev_<w>d`` (orders with age in ``(w, 2w]``),
   ``revenue_trend_<w>d`` = ``log1p(revenue_<w>d) - log1p(revenue in (w, 2w])``
@@ -58,6 +59,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.data.errors import DataError, require_columns
+from scoring.features.activity import recency_and_tenure
 
 DEFAULT_WINDOWS: tuple[int, ...] = (30, 90, 180, 365)
 DEFAULT_EVENT_WINDOWS: tuple[int, ...] = (30, 90)
@@ -277,13 +279,17 @@ def _features_at(
     features = grouped.agg(
         n_orders=("value", "size"),
         revenue_total=("value", "sum"),
-        days_since_last_order=("age", "min"),
-        tenure_days=("age", "max"),
         lines_per_order=("n_lines", "mean"),
         units_per_order=("units", "mean"),
         value_per_order=("value", "mean"),
         max_order_value=("value", "max"),
     ).astype("float64")
+    # recency and tenure: the one definition (features.activity), to the as-of day
+    span = grouped["day"].agg(["min", "max"])
+    activity = recency_and_tenure(span["min"], span["max"], cutoff - pd.Timedelta(days=1))
+    features.insert(2, "days_since_last_order", activity["days_since_last_order"].astype(
+        "float64"))
+    features.insert(3, "tenure_days", activity["tenure_days"].astype("float64"))
     features.index = features.index.astype("string")
     features.index.name = "customer_id"
     if orders["units"].isna().all():
@@ -293,7 +299,7 @@ def _features_at(
         orders["age"] == orders.groupby("customer_id", observed=True)["age"].transform("max")
     ]
     features["first_order_value"] = first.groupby("customer_id", observed=True)["value"].sum()
-    exposure = features["tenure_days"]
+    exposure = features["tenure_days"] + 1  # days of history, the first order's day included
     features["revenue_per_tenure_day"] = features["revenue_total"] / exposure
     features["orders_per_tenure_day"] = features["n_orders"] / exposure
 
@@ -343,8 +349,8 @@ def _features_at(
     features["gap_std_days"] = gap_stats.std(ddof=0)
     features["gap_last_days"] = gap_stats.last()
     features["gap_max_days"] = gap_stats.max()
-    features["recency_over_mean_gap"] = (
-        features["days_since_last_order"] / features["gap_mean_days"]
+    features["recency_over_mean_gap"] = (  # days from the last order to the cutoff
+        (features["days_since_last_order"] + 1) / features["gap_mean_days"]
     )
 
     # products
@@ -406,11 +412,11 @@ def _features_at(
         )
         season_days.index = season_days.index.astype("string")
         # exposure: days 1..tenure before the cutoff that are / are not in season
-        max_age = int(features["tenure_days"].max())
+        max_age = int(features["tenure_days"].max()) + 1  # ages count to the cutoff
         cumulative = np.concatenate(
             [[0], np.cumsum(_in_season(np.arange(1, max_age + 1), horizon))]
         )
-        tenure = features["tenure_days"].to_numpy(dtype="int64")
+        tenure = features["tenure_days"].to_numpy(dtype="int64") + 1
         in_exposure = cumulative[tenure].astype("float64")
         off_exposure = tenure - in_exposure
         in_count = season_days.reindex(features.index).to_numpy()

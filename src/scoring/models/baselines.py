@@ -13,7 +13,7 @@ per customer, index ``customer_id``) and use its columns ``days_since_last_order
   18 - score (higher = more likely to churn), mapped to a probability by a logistic
   regression on the score fitted on an earlier origin.
 * ``SpendRateBaseline``: historical rates per day of tenure. Revenue in the next ``H`` days =
-  revenue_total / tenure_days * H; churn = exp(-purchase_days / tenure_days * H) (Poisson
+  revenue_total / (tenure_days + 1) * H; churn = exp(-purchase_days / (tenure_days + 1) * H) (Poisson
   with the historical purchase-day rate). No fitting.
 """
 
@@ -127,7 +127,8 @@ class SpendRateBaseline:
 
     def _rates(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         _require(features, ("revenue_total", "n_purchase_days", "tenure_days"), "SpendRateBaseline")
-        tenure = np.maximum(features["tenure_days"].to_numpy(dtype="float64"), 1.0)
+        # days of history, the first order's day included (features.activity)
+        tenure = features["tenure_days"].to_numpy(dtype="float64") + 1.0
         return (
             features["revenue_total"].to_numpy(dtype="float64") / tenure,
             features["n_purchase_days"].to_numpy(dtype="float64") / tenure,
