@@ -148,6 +148,8 @@ class StackSampler:
                       if (Path(path).name, name) in self.anchors), default=None)  # fmt: skip
         if anchor is None or anchor + 1 >= len(stack):
             step, substep = "(outside the anchors)", ""
+        elif stack[anchor + 1][0].startswith("<frozen importlib"):
+            step, substep = "(imports)", ""
         else:
             step = stack[anchor + 1][1]
             substep = stack[anchor + 2][1] if anchor + 2 < len(stack) else "(itself)"
@@ -218,7 +220,6 @@ class StackSampler:
     def stop(self) -> dict:
         self._stop.set()
         self._thread.join()
-        self._sample()
         self.flush()
         return self.summary()
 

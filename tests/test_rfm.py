@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lifetimes.utils import calibration_and_holdout_data, summary_data_from_transaction_data
@@ -108,3 +109,14 @@ def test_intraday_purchases_on_the_last_calibration_day_stay_in_calibration():
     cal = calibration_and_holdout(log, "2020-01-10", 5)
     assert cal.loc["a", "frequency"] == 1 and cal.loc["a", "recency"] == 8
     assert cal.loc["a", "frequency_holdout"] == 1 and cal.loc["a", "revenue_holdout"] == 30.0
+
+
+def test_no_purchase_before_the_end_gives_an_empty_table_not_an_index_error():
+    from scoring.data import DataError
+    from scoring.evaluation.churn_revenue import evaluate_churn_revenue
+
+    shop = load_dataset("cdnow-sample")
+    assert rfm_summary(shop.transactions, "1990-01-01").empty
+    assert calibration_and_holdout(shop.transactions, "1990-01-01", 90).empty
+    with pytest.raises(DataError, match="no customer has an order before the cutoff"):
+        evaluate_churn_revenue(shop, "1990-01-01", 90)

@@ -461,6 +461,60 @@ def generate_shop(
         ``products`` and ``truth``. 1M customers take about 45 CPU seconds and 5.5 GB peak
         memory (``benchmarks/bench_synthetic.py``).
     """
+    params = _resolve_params(params, overrides)
+    cal = _resolve_calendar(n_customers, start, cutoff, holdout_days, params)
+    rng = _spawn_streams(seed)  # one independent stream per stage
+    customers = _draw_customers(rng["customers"], params, cal.n_customers)
+    orders = _simulate_orders(rng["purchases"], customers, cal)
+    picks = _split_order_values(rng["spend"], params, customers.nu, orders.buyer)
+    products, base_price, sampler = _make_catalogue(rng["catalogue"], params)
+    pick_product = _pick_products(rng["products"], params, customers, orders, picks, sampler)
+    lines = _make_lines(picks, pick_product, base_price, orders.n)
+    del picks, pick_product
+    outcomes = _holdout_outcomes(orders, lines, cal.cal_days)
+    # tracked web sessions of orders (drawn first from the "sessions" stream)
+    tracked = _tracked_sessions(
+        rng["sessions"], params, orders.sec, orders.customer, lines.start, lines.n, lines.product
+    )
+    profiles = _draw_profiles(rng["profiles"], params, customers, orders.first_sec, cal)
+    # events before the transactions are assembled: lower peak memory
+    events = _shop_events(
+        rng["email"],
+        rng["sessions"],
+        params,
+        cal,
+        customers,
+        orders,
+        profiles,
+        products,
+        sampler,
+        tracked,
+    )
+    del tracked, sampler
+    returns = _draw_returns(rng["returns"], params, orders.sec, lines, cal.end_sec)
+    transactions = _make_transactions(cal.start_ns, orders, lines, returns, products, profiles)
+    del lines, returns
+    truth = _make_truth(profiles.customer_ids, customers, orders, outcomes, cal.start_ns)
+    return SyntheticShop(
+        transactions=transactions,
+        customers=profiles.table,
+        events=events,
+        products=products,
+        truth=truth,
+        seed=int(seed),
+        start=cal.start,
+        cutoff=cal.cutoff,
+        holdout_days=cal.holdout_days,
+        params=params,
+    )
+
+
+# --- set-up: parameters, calendar, random streams ----------------------------------------
+
+
+def _resolve_params(params: SyntheticParams | None, overrides: dict) -> SyntheticParams:
+    """``params`` (default ``SyntheticParams()``) with ``overrides`` (field name -> value)
+    applied and validated. Raises TypeError for an unknown field name."""
     params = params if params is not None else SyntheticParams()
     unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(SyntheticParams)})
     if unknown:
@@ -470,6 +524,43 @@ def generate_shop(
         )
     params = dataclasses.replace(params, **overrides)
     params.validate()
+    return params
+
+
+@dataclass(frozen=True)
+class _Calendar:
+    """The validated size and dates of one run (times in days after ``start``).
+
+    n_customers: profiles, leads included. start, cutoff: midnights. holdout_days: length
+    of ``[cutoff, cutoff + holdout_days)``. cal_days: days from start to cutoff.
+    acq_days: first purchases fall in ``[0, acq_days)``. start_ns: ``start`` in ns since
+    the epoch.
+    """
+
+    n_customers: int
+    start: pd.Timestamp
+    cutoff: pd.Timestamp
+    holdout_days: int
+    cal_days: int
+    acq_days: int
+    start_ns: int
+
+    @property
+    def end_days(self) -> int:
+        """End of the simulation (exclusive), days after start."""
+        return self.cal_days + self.holdout_days
+
+    @property
+    def end_sec(self) -> int:
+        """End of the simulation (exclusive), seconds after start."""
+        return self.end_days * SECONDS_PER_DAY
+
+
+def _resolve_calendar(n_customers, start, cutoff, holdout_days, params) -> _Calendar:
+    """Check the size and dates of a run (``start``/``cutoff``: anything ``pd.Timestamp``
+    accepts, normalised to midnight) and return them as a ``_Calendar``; ValueError if
+    ``n_customers < 1``, ``holdout_days < 1``, cutoff not after start or
+    ``params.acquisition_days`` past the cutoff."""
     n_customers = int(n_customers)
     if n_customers < 1:
         raise ValueError(f"n_customers must be >= 1, got {n_customers}")
@@ -487,98 +578,224 @@ def generate_shop(
             f"acquisition_days={acq_days} reaches past the cutoff ({cal_days} days after "
             "start); first purchases must fall before the cutoff"
         )
-    end_days = cal_days + holdout_days
-    start_ns = start_ts.value
-
-    streams = (
-        "customers",
-        "purchases",
-        "spend",
-        "catalogue",
-        "products",
-        "returns",
-        "profiles",
-        "email",
-        "sessions",
+    return _Calendar(
+        n_customers=n_customers,
+        start=start_ts,
+        cutoff=cutoff_ts,
+        holdout_days=holdout_days,
+        cal_days=cal_days,
+        acq_days=acq_days,
+        start_ns=start_ts.value,
     )
-    children = np.random.SeedSequence(int(seed)).spawn(len(streams))
-    rng = {name: np.random.default_rng(s) for name, s in zip(streams, children, strict=True)}
 
-    # --- customers, leads, latent BG/NBD and Gamma-Gamma parameters -----------------------
-    g = rng["customers"]
+
+_STREAMS: tuple[str, ...] = (
+    "customers",
+    "purchases",
+    "spend",
+    "catalogue",
+    "products",
+    "returns",
+    "profiles",
+    "email",
+    "sessions",
+)
+
+
+def _spawn_streams(seed) -> dict[str, np.random.Generator]:
+    """One independent generator per stage (``_STREAMS``; the order is part of the seed
+    contract), spawned from ``SeedSequence(int(seed))``."""
+    children = np.random.SeedSequence(int(seed)).spawn(len(_STREAMS))
+    return {name: np.random.default_rng(s) for name, s in zip(_STREAMS, children, strict=True)}
+
+
+# --- customers and their purchases (BG/NBD) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Customers:
+    """Latent truth per customer (shape (n_customers,)) and per buyer (shape (nb,)).
+
+    is_lead: (n_customers,) bool. buyer_customer: (nb,) customer index of each buyer.
+    lam: (nb,) purchases per day while alive. pdrop: (nb,) dropout probability after each
+    repeat purchase. nu: (nb,) Gamma-Gamma spend rate (1/currency). taste: (n_customers,)
+    taste cluster. engagement: (n_customers,) probability of opening a campaign.
+    """
+
+    is_lead: np.ndarray
+    buyer_customer: np.ndarray
+    lam: np.ndarray
+    pdrop: np.ndarray
+    nu: np.ndarray
+    taste: np.ndarray
+    engagement: np.ndarray
+
+
+def _draw_customers(g, params: SyntheticParams, n_customers: int) -> _Customers:
+    """Pick the leads (``lead_share`` of ``n_customers``) and draw the latent BG/NBD,
+    Gamma-Gamma, taste and e-mail parameters from generator ``g``."""
     n_leads = int(round(n_customers * params.lead_share))
     is_lead = np.zeros(n_customers, dtype=bool)
     is_lead[g.permutation(n_customers)[:n_leads]] = True
     buyer_customer = np.flatnonzero(~is_lead)  # customer index of each buyer
     nb = buyer_customer.size
-    lam = g.gamma(params.r, 1.0 / params.alpha, nb)
-    pdrop = np.clip(g.beta(params.a, params.b, nb), 1e-12, 1.0)
-    nu = g.gamma(params.q, 1.0 / params.v, nb)
-    taste = g.integers(0, params.n_taste_clusters, n_customers)
-    engagement = g.beta(params.email_open_a, params.email_open_b, n_customers)
+    return _Customers(
+        is_lead=is_lead,
+        buyer_customer=buyer_customer,
+        lam=g.gamma(params.r, 1.0 / params.alpha, nb),
+        pdrop=np.clip(g.beta(params.a, params.b, nb), 1e-12, 1.0),
+        nu=g.gamma(params.q, 1.0 / params.v, nb),
+        taste=g.integers(0, params.n_taste_clusters, n_customers),
+        engagement=g.beta(params.email_open_a, params.email_open_b, n_customers),
+    )
 
-    # --- purchases: BG/NBD ----------------------------------------------------------------
-    g = rng["purchases"]
-    t0 = acq_days * g.random(nb)  # first purchase, days after start
-    horizon = end_days - t0
-    n_poisson = g.poisson(lam * horizon)  # purchases of an immortal customer in the horizon
-    n_until_drop = g.geometric(pdrop)  # the repeat purchase after which the customer drops
+
+@dataclass(frozen=True)
+class _Orders:
+    """The orders, grouped by buyer and in time order within a buyer (n = n_orders).
+
+    buyer: (n,) buyer index. start: (nb,) index of each buyer's first order. day: (n,)
+    int32 day after start. sec: (n,) int64 second after start. customer: (n,) customer
+    index. dropped: (nb,) bool, dropped out before the end. dropout_sec: (nb,) second of
+    the purchase after which the buyer dropped out, -1 if not. alive_at_cutoff: (nb,) bool.
+    """
+
+    buyer: np.ndarray
+    start: np.ndarray
+    day: np.ndarray
+    sec: np.ndarray
+    customer: np.ndarray
+    dropped: np.ndarray
+    dropout_sec: np.ndarray
+    alive_at_cutoff: np.ndarray
+
+    @property
+    def n(self) -> int:
+        """Number of orders."""
+        return self.buyer.size
+
+    @property
+    def first_sec(self) -> np.ndarray:
+        """(nb,) second of each buyer's first purchase."""
+        return self.sec[self.start]
+
+
+def _simulate_orders(g, customers: _Customers, cal: _Calendar) -> _Orders:
+    """BG/NBD purchasing from generator ``g``: a first purchase uniform in
+    ``[0, acq_days)``, then a Poisson process with rate ``lam`` (per day) until dropout
+    (geometric in the repeat purchases, probability ``pdrop``) or ``end_days``."""
+    nb = customers.buyer_customer.size
+    t0 = cal.acq_days * g.random(nb)  # first purchase, days after start
+    horizon = cal.end_days - t0
+    n_poisson = g.poisson(customers.lam * horizon)  # purchases of an immortal customer
+    n_until_drop = g.geometric(customers.pdrop)  # the repeat purchase after which it drops
     n_repeat = np.minimum(n_poisson, n_until_drop)
     dropped = n_until_drop <= n_poisson
-    # the first n_repeat of n_poisson uniform order statistics on [0, horizon):
-    # 1 - U_(j) = prod_{m<=j} V_m ** (1 / (N - m + 1))
+    repeat_t = _repeat_purchase_times(g, t0, horizon, n_poisson, n_repeat)
+    return _order_times(t0, repeat_t, n_repeat, dropped, customers.buyer_customer, cal)
+
+
+def _repeat_purchase_times(g, t0, horizon, n_poisson, n_repeat) -> np.ndarray:
+    """Times (days after start, float, grouped by buyer and increasing) of the repeat
+    purchases: per buyer the first ``n_repeat`` of ``n_poisson`` uniform order statistics
+    on ``[t0, t0 + horizon)`` (all inputs (nb,)), via
+    ``1 - U_(j) = prod_{m<=j} V_m ** (1 / (N - m + 1))``. One draw per repeat purchase."""
     owner, within, _ = _group_index(n_repeat)
     log_v = np.log1p(-g.random(owner.size)) / (n_poisson[owner] - within)
     csum = np.cumsum(log_v)
     base = np.concatenate(([0.0], csum))[np.repeat(np.cumsum(n_repeat) - n_repeat, n_repeat)]
-    repeat_t = t0[owner] - horizon[owner] * np.expm1(csum - base)
-    del owner, within, log_v, csum, base
+    return t0[owner] - horizon[owner] * np.expm1(csum - base)
 
+
+def _order_times(t0, repeat_t, n_repeat, dropped, buyer_customer, cal: _Calendar) -> _Orders:
+    """Assemble the orders from first purchase times ``t0`` (nb,), repeat purchase times
+    ``repeat_t`` (days, grouped by buyer) and ``n_repeat`` (nb,): day and second (shop
+    hours 07:00-22:00, order within the day preserved), dropout second and survival."""
     n_orders_b = 1 + n_repeat
     order_buyer, order_pos, order_start = _group_index(n_orders_b)
-    n_orders = order_buyer.size
-    order_t = np.empty(n_orders)
+    order_t = np.empty(order_buyer.size)
     first = order_pos == 0
     order_t[first] = t0
     order_t[~first] = repeat_t
-    del repeat_t
-    order_t = np.minimum(order_t, np.nextafter(end_days, 0))
+    order_t = np.minimum(order_t, np.nextafter(cal.end_days, 0))
     order_day = np.floor(order_t).astype(np.int32)
     order_sec = order_day.astype(np.int64) * SECONDS_PER_DAY + (
         7 * 3600 + np.floor((order_t - order_day) * 15 * 3600)
-    ).astype(np.int64)  # shop hours 07:00-22:00, order within the day preserved
+    ).astype(np.int64)
     last_order = order_start + n_orders_b - 1
-    dropout_sec = np.where(dropped, order_sec[last_order], -1)
-    alive_at_cutoff = ~(dropped & (order_day[last_order] < cal_days))
+    return _Orders(
+        buyer=order_buyer,
+        start=order_start,
+        day=order_day,
+        sec=order_sec,
+        customer=buyer_customer[order_buyer],
+        dropped=dropped,
+        dropout_sec=np.where(dropped, order_sec[last_order], -1),
+        alive_at_cutoff=~(dropped & (order_day[last_order] < cal.cal_days)),
+    )
 
-    order_customer = buyer_customer[order_buyer]
 
-    # --- spend: Gamma-Gamma order values, split over lines --------------------------------
-    g = rng["spend"]
+# --- spend (Gamma-Gamma) and products -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Picks:
+    """Product picks of the orders (n = picks, grouped by order).
+
+    order: (n,) order of each pick (int32 when it fits, else int64). start: (n_orders,)
+    index of each order's first pick. cents: (n,) int64 value of each pick in cents.
+    """
+
+    order: np.ndarray
+    start: np.ndarray
+    cents: np.ndarray
+
+
+def _split_order_values(g, params: SyntheticParams, nu, order_buyer) -> _Picks:
+    """Gamma-Gamma order values (shape ``p``, rate ``nu`` (nb,) of the order's buyer;
+    rounded to cents, at least one cent per pick) split over 1..max_lines_per_order
+    picks per order. ``order_buyer``: (n_orders,) buyer index."""
+    n_orders = order_buyer.size
     order_value = g.standard_gamma(params.p, n_orders) / nu[order_buyer]
+    n_picks = _picks_per_order(g, params, n_orders)
+    order_cents = np.maximum(np.round(order_value * 100).astype(np.int64), n_picks)
+    del order_value
+    return _split_cents(g, order_cents, n_picks)
+
+
+def _picks_per_order(g, params: SyntheticParams, n_orders: int) -> np.ndarray:
+    """(n_orders,) int64 picks per order: 1 + negative binomial (mean
+    ``lines_per_order_mean - 1``, dispersion ``lines_dispersion``), capped at
+    ``max_lines_per_order``."""
     disp = params.lines_dispersion
     extra_mean = params.lines_per_order_mean - 1.0
     if extra_mean > 0:
         extra = g.negative_binomial(disp, disp / (disp + extra_mean), n_orders)
     else:
         extra = np.zeros(n_orders, dtype=np.int64)
-    n_picks = (1 + np.minimum(extra, params.max_lines_per_order - 1)).astype(np.int64)
-    order_cents = np.maximum(np.round(order_value * 100).astype(np.int64), n_picks)
-    del order_value, extra
-    idx = _index_dtype(int(n_picks.sum()))
-    pick_order, _, pick_start = _group_index(n_picks, idx)
-    n_picks_total = pick_order.size
-    weight = g.standard_exponential(n_picks_total)
+    return (1 + np.minimum(extra, params.max_lines_per_order - 1)).astype(np.int64)
+
+
+def _split_cents(g, order_cents: np.ndarray, n_picks: np.ndarray) -> _Picks:
+    """Split each order's value ``order_cents`` (n_orders,) over its ``n_picks`` picks
+    with exponential weights: every pick gets at least one cent and the picks of an order
+    sum exactly to its value (the rounding rest goes to the first pick)."""
+    n_orders = order_cents.size
+    pick_order, _, pick_start = _group_index(n_picks, _index_dtype(int(n_picks.sum())))
+    weight = g.standard_exponential(pick_order.size)
     weight /= np.bincount(pick_order, weights=weight, minlength=n_orders)[pick_order]
     weight *= (order_cents - n_picks)[pick_order]
     pick_cents = 1 + np.floor(weight).astype(np.int64)
     del weight
     assigned = np.bincount(pick_order, weights=pick_cents, minlength=n_orders).astype(np.int64)
     pick_cents[pick_start] += order_cents - assigned
-    del assigned, order_cents
+    return _Picks(order=pick_order, start=pick_start, cents=pick_cents)
 
-    # --- catalogue ------------------------------------------------------------------------
-    g = rng["catalogue"]
+
+def _make_catalogue(g, params: SyntheticParams) -> tuple[pd.DataFrame, np.ndarray, _RowSampler]:
+    """The catalogue from generator ``g``: (products table, base_price (n_products,)
+    currency, sampler over products whose rows 0..K-1 are the taste clusters' product
+    weights and row K global (Zipf-like) popularity)."""
     n_products = int(params.n_products)
     category_names = np.array(list(_CATEGORIES)[: params.n_categories])
     category_weight = g.dirichlet(np.full(category_names.size, 5.0))
@@ -591,116 +808,233 @@ def generate_shop(
     )
     noise = np.exp(params.taste_noise * g.standard_normal((params.n_taste_clusters, n_products)))
     cluster_weight = popularity[None, :] * category_pref[:, product_category] * noise + 1e-12
-    # rows 0..K-1: taste clusters; row K: global popularity
     sampler = _RowSampler(np.vstack([cluster_weight, popularity[None, :]]))
     del noise, cluster_weight
     products = _make_products(g, n_products, product_category, category_names, base_price)
+    return products, base_price, sampler
 
-    # --- products of the picks: taste + repeat buying -------------------------------------
-    g = rng["products"]
-    pick_buyer = order_buyer[pick_order]
-    row = np.where(
-        g.random(n_picks_total) < params.taste_strength,
-        taste[buyer_customer[pick_buyer]],
-        params.n_taste_clusters,
-    )
-    fresh = sampler.sample(row, g).astype(np.int32)
-    del row
-    buyer_first_pick = pick_start[order_start]
-    earlier = pick_start[pick_order] - buyer_first_pick[pick_buyer]  # picks in earlier orders
-    rebuy = np.flatnonzero((earlier > 0) & (g.random(n_picks_total) < params.repeat_purchase_prob))
-    pointer = np.arange(n_picks_total, dtype=idx)
+
+def _taste_products(g, params: SyntheticParams, taste: np.ndarray, sampler: _RowSampler):
+    """(n,) int64 product index per entry of ``taste`` (n,): from the taste cluster with
+    probability ``taste_strength``, else from global popularity."""
+    row = np.where(g.random(taste.size) < params.taste_strength, taste, params.n_taste_clusters)
+    return sampler.sample(row, g)
+
+
+def _pick_products(g, params, customers: _Customers, orders: _Orders, picks: _Picks, sampler):
+    """(n_picks,) int32 product of every pick: a fresh taste-driven product, or (with
+    ``repeat_purchase_prob``) the product of a uniformly chosen pick of one of the buyer's
+    earlier orders (followed through chains of re-buys)."""
+    pick_buyer = orders.buyer[picks.order]
+    pick_taste = customers.taste[customers.buyer_customer[pick_buyer]]
+    fresh = _taste_products(g, params, pick_taste, sampler).astype(np.int32)
+    del pick_taste
+    pointer = _rebuy_pointers(g, params, picks, pick_buyer, orders.start)
+    del pick_buyer
+    return fresh[_follow_pointers(pointer)]
+
+
+def _rebuy_pointers(g, params, picks: _Picks, pick_buyer, order_start) -> np.ndarray:
+    """(n_picks,) pick whose product each pick copies (itself for a fresh pick), same
+    dtype as ``picks.order``; ``pick_buyer`` (n_picks,), ``order_start`` (nb,)."""
+    n_picks = picks.order.size
+    buyer_first_pick = picks.start[order_start]
+    earlier = picks.start[picks.order] - buyer_first_pick[pick_buyer]  # picks in earlier orders
+    rebuy = np.flatnonzero((earlier > 0) & (g.random(n_picks) < params.repeat_purchase_prob))
+    pointer = np.arange(n_picks, dtype=picks.order.dtype)
     pointer[rebuy] = buyer_first_pick[pick_buyer[rebuy]] + np.floor(
         g.random(rebuy.size) * earlier[rebuy]
     ).astype(np.int64)
-    del earlier, rebuy, pick_buyer
-    while True:  # pointer jumping: a re-bought product is the product of the pick it copies
+    return pointer
+
+
+def _follow_pointers(pointer: np.ndarray) -> np.ndarray:
+    """Pointer jumping: the root (a pick pointing to itself) of every pick's chain;
+    ``pointer`` (n,) always points to an earlier or the same index."""
+    while True:
         nxt = pointer[pointer]
         if np.array_equal(nxt, pointer):
-            break
+            return pointer
         pointer = nxt
-    pick_product = fresh[pointer]
-    del pointer, fresh, nxt
-    line_order, line_product, line_cents = _merge_same_product(
-        pick_order, pick_product, pick_cents, n_products
-    )
-    del pick_order, pick_product, pick_cents, pick_start
-    n_lines = np.bincount(line_order, minlength=n_orders)
-    line_start = np.cumsum(n_lines) - n_lines
-    n_lines_total = line_order.size
-    quantity = np.clip(np.round(line_cents / 100.0 / base_price[line_product]), 1, 10_000)
-    unit_price = line_cents / quantity / 100.0
-    del line_cents
 
-    # --- truth: holdout outcomes per buyer ------------------------------------------------
-    holdout_line = np.flatnonzero(order_day[line_order] >= cal_days)
+
+@dataclass(frozen=True)
+class _Lines:
+    """Order lines (n = lines, grouped by order, sorted by product within an order).
+
+    order: (n,) order index. product: (n,) int32 product index. start, n: (n_orders,)
+    first line and line count of each order. quantity: (n,) float64 items.
+    unit_price: (n,) float64 currency. index_dtype: int32 or int64, enough for the picks.
+    """
+
+    order: np.ndarray
+    product: np.ndarray
+    start: np.ndarray
+    n: np.ndarray
+    quantity: np.ndarray
+    unit_price: np.ndarray
+    index_dtype: np.dtype
+
+
+def _make_lines(picks: _Picks, pick_product, base_price, n_orders: int) -> _Lines:
+    """Merge picks of one product within an order into a line; quantity is the line value
+    over ``base_price`` (n_products,) rounded to 1..10000, unit_price = value / quantity."""
+    line_order, line_product, line_cents = _merge_same_product(
+        picks.order, pick_product, picks.cents, base_price.size
+    )
+    n_lines = np.bincount(line_order, minlength=n_orders)
+    quantity = np.clip(np.round(line_cents / 100.0 / base_price[line_product]), 1, 10_000)
+    return _Lines(
+        order=line_order,
+        product=line_product,
+        start=np.cumsum(n_lines) - n_lines,
+        n=n_lines,
+        quantity=quantity,
+        unit_price=line_cents / quantity / 100.0,
+        index_dtype=picks.order.dtype,
+    )
+
+
+def _holdout_outcomes(orders: _Orders, lines: _Lines, cal_days: int) -> dict[str, np.ndarray]:
+    """Per buyer (nb,), keyed by truth column: orders_before_cutoff, orders_holdout,
+    purchase_days_holdout (distinct days) and revenue_holdout (gross, currency) for
+    orders before / from day ``cal_days``."""
+    nb = orders.start.size
+    holdout_line = np.flatnonzero(orders.day[lines.order] >= cal_days)
     revenue_holdout = np.bincount(
-        order_buyer[line_order[holdout_line]],
-        weights=quantity[holdout_line] * unit_price[holdout_line],
+        orders.buyer[lines.order[holdout_line]],
+        weights=lines.quantity[holdout_line] * lines.unit_price[holdout_line],
         minlength=nb,
     )
     del holdout_line
-    before = order_day < cal_days
-    orders_before = np.bincount(order_buyer[before], minlength=nb)
-    orders_holdout = np.bincount(order_buyer[~before], minlength=nb)
-    new_day = np.ones(n_orders, dtype=bool)
-    new_day[1:] = (order_buyer[1:] != order_buyer[:-1]) | (order_day[1:] != order_day[:-1])
-    days_holdout = np.bincount(order_buyer[new_day & ~before], minlength=nb)
-    del before, new_day
-    first_sec = order_sec[order_start]
+    buyer, day = orders.buyer, orders.day
+    before = day < cal_days
+    new_day = np.ones(orders.n, dtype=bool)
+    new_day[1:] = (buyer[1:] != buyer[:-1]) | (day[1:] != day[:-1])
+    return {
+        "orders_before_cutoff": np.bincount(buyer[before], minlength=nb),
+        "orders_holdout": np.bincount(buyer[~before], minlength=nb),
+        "purchase_days_holdout": np.bincount(buyer[new_day & ~before], minlength=nb),
+        "revenue_holdout": revenue_holdout,
+    }
 
-    # tracked web sessions of orders (drawn now so the line arrays can be freed early)
-    tracked = _tracked_sessions(
-        rng["sessions"], params, order_sec, order_customer, line_start, n_lines, line_product
-    )
 
-    # --- profiles -------------------------------------------------------------------------
-    g = rng["profiles"]
+# --- profiles and events ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Profiles:
+    """Customer profiles. table: the customers table. customer_ids: Arrow strings
+    (n_customers,). country: (n_customers,) int64 index into country_names (Arrow
+    strings). signup_sec: (n_customers,) int64 seconds after start. opt_in: (n_customers,)
+    bool e-mail opt-in."""
+
+    table: pd.DataFrame
+    customer_ids: pa.Array
+    country: np.ndarray
+    country_names: pa.Array
+    signup_sec: np.ndarray
+    opt_in: np.ndarray
+
+
+def _draw_profiles(g, params, customers: _Customers, first_sec, cal: _Calendar) -> _Profiles:
+    """Profiles from generator ``g``: ids ``C0000001``.., countries, signup times (buyers
+    relative to their first purchase ``first_sec`` (nb,), seconds after start), opt-ins."""
+    n_customers = cal.n_customers
     id_width = max(7, len(str(n_customers)))
     customer_ids = _arrow_strings(_numbered("C", np.arange(1, n_customers + 1), id_width))
     country = _countries(g, n_customers, params.home_country_share)
     country_names = _arrow_strings(pa.array(_COUNTRIES))
-    end_sec = end_days * SECONDS_PER_DAY
-    signup_sec = np.empty(n_customers, dtype=np.int64)
+    signup_sec = _signup_seconds(g, params, customers, first_sec, cal)
+    opt_in = g.random(n_customers) < params.opt_in_rate
+    table = _make_profiles(
+        g, customer_ids, country, country_names, opt_in, cal.start_ns, signup_sec
+    )
+    return _Profiles(table, customer_ids, country, country_names, signup_sec, opt_in)
+
+
+def _signup_seconds(g, params, customers: _Customers, first_sec, cal: _Calendar) -> np.ndarray:
+    """(n_customers,) int64 signup second after start: buyers sign up at checkout (1-15
+    minutes before the first purchase) or an exponential time earlier; leads uniformly
+    in ``[0, end_sec)``."""
+    nb = customers.buyer_customer.size
+    signup_sec = np.empty(cal.n_customers, dtype=np.int64)
     at_checkout = g.random(nb) < params.signup_at_first_purchase_share
     earlier_signup = np.ceil(g.exponential(params.signup_lead_days * SECONDS_PER_DAY, nb))
-    signup_sec[buyer_customer] = first_sec - np.where(
+    signup_sec[customers.buyer_customer] = first_sec - np.where(
         at_checkout, g.integers(60, 900, nb), earlier_signup.astype(np.int64)
     )
-    lead_idx = np.flatnonzero(is_lead)
-    signup_sec[lead_idx] = np.floor(g.random(lead_idx.size) * end_sec).astype(np.int64)
-    opt_in = g.random(n_customers) < params.opt_in_rate
-    customers = _make_profiles(
-        g, customer_ids, country, country_names, opt_in, start_ns, signup_sec
-    )
+    lead_idx = np.flatnonzero(customers.is_lead)
+    signup_sec[lead_idx] = np.floor(g.random(lead_idx.size) * cal.end_sec).astype(np.int64)
+    return signup_sec
 
-    # --- events (before the transactions are assembled: lower peak memory) ----------------
-    # a customer's activity is "alive" from signup until dropout (leads: until the end)
-    dead_from = np.full(n_customers, float(end_sec))
-    dead_from[buyer_customer] = np.where(dropped, dropout_sec, end_sec)
-    browse_rate = np.full(n_customers, params.lead_browse_rate_per_day)
-    browse_rate[buyer_customer] = params.browse_rate_ratio * lam
+
+def _shop_events(
+    g_email,
+    g_sessions,
+    params,
+    cal: _Calendar,
+    customers: _Customers,
+    orders: _Orders,
+    profiles: _Profiles,
+    products: pd.DataFrame,
+    sampler: _RowSampler,
+    tracked: dict[str, np.ndarray],
+) -> pd.DataFrame:
+    """The events table (``EVENT_COLUMNS``): a customer's activity is "alive" from signup
+    until dropout (leads and surviving buyers: until ``end_sec``), browse sessions at
+    ``browse_rate_ratio * lam`` per day (leads: ``lead_browse_rate_per_day``)."""
+    end_sec = cal.end_sec
+    buyer_customer = customers.buyer_customer
+    dead_from = np.full(cal.n_customers, float(end_sec))
+    dead_from[buyer_customer] = np.where(orders.dropped, orders.dropout_sec, end_sec)
+    browse_rate = np.full(cal.n_customers, params.lead_browse_rate_per_day)
+    browse_rate[buyer_customer] = params.browse_rate_ratio * customers.lam
     events = _make_events(
-        rng["email"],
-        rng["sessions"],
+        g_email,
+        g_sessions,
         params,
         end_sec=end_sec,
-        start_ns=start_ns,
-        customer_ids=customer_ids,
+        start_ns=cal.start_ns,
+        customer_ids=profiles.customer_ids,
         product_ids=products["product_id"].array,
-        signup_sec=signup_sec.astype(np.float64),
+        signup_sec=profiles.signup_sec.astype(np.float64),
         dead_from=dead_from,
-        opt_in=opt_in,
-        engagement=engagement,
+        opt_in=profiles.opt_in,
+        engagement=customers.engagement,
         browse_rate=browse_rate,
-        taste=taste,
+        taste=customers.taste,
         sampler=sampler,
         tracked=tracked,
     )
     assert tuple(events.columns) == EVENT_COLUMNS
+    return events
 
-    # --- cancellations and returns --------------------------------------------------------
-    g = rng["returns"]
+
+# --- cancellations, returns and the transactions table ---------------------------------------
+
+
+@dataclass(frozen=True)
+class _Returns:
+    """Cancellations and returns. cancelled: (n_orders,) bool. cancel_lines: lines of
+    cancelled orders; cancel_sec: their cancellation second. return_doc_sec: (n_orders,)
+    second of each order's credit note. return_lines: returned lines; return_qty: their
+    (negative, float64) returned quantity. Seconds are after start."""
+
+    cancelled: np.ndarray
+    cancel_lines: np.ndarray
+    cancel_sec: np.ndarray
+    return_doc_sec: np.ndarray
+    return_lines: np.ndarray
+    return_qty: np.ndarray
+
+
+def _draw_returns(g, params, order_sec, lines: _Lines, end_sec: int) -> _Returns:
+    """Cancel whole orders (``cancellation_rate``, a few hours later, before ``end_sec``)
+    and return part of a line's quantity (``return_rate``, not for cancelled orders, only
+    if the credit note falls before ``end_sec``); ``order_sec``: (n_orders,)."""
+    n_orders = order_sec.size
+    line_order = lines.order
     cancelled = g.random(n_orders) < params.cancellation_rate
     cancel_delay = np.ceil(g.exponential(3 * 3600, n_orders)).astype(np.int64) + 60
     cancel_lines = np.flatnonzero(cancelled[line_order])
@@ -708,19 +1042,29 @@ def generate_shop(
     delay = np.ceil(g.exponential(params.return_delay_days * SECONDS_PER_DAY, n_orders))
     return_doc_sec = order_sec + delay.astype(np.int64) + SECONDS_PER_DAY
     del cancel_delay, delay
-    returned = g.random(n_lines_total) < params.return_rate
+    returned = g.random(line_order.size) < params.return_rate
     returned &= ~cancelled[line_order]
     returned &= return_doc_sec[line_order] < end_sec
     return_lines = np.flatnonzero(returned)
     del returned
-    return_qty = -g.integers(1, quantity[return_lines].astype(np.int64) + 1).astype(np.float64)
+    return_qty = -g.integers(1, lines.quantity[return_lines].astype(np.int64) + 1).astype(
+        np.float64
+    )
+    return _Returns(cancelled, cancel_lines, cancel_sec, return_doc_sec, return_lines, return_qty)
 
-    # order numbers: purchase orders and credit notes share one chronological sequence
-    return_docs = np.unique(line_order[return_lines])
-    doc_sec = np.concatenate([order_sec, return_doc_sec[return_docs]])
+
+def _document_ids(order_sec, line_order, returns: _Returns):
+    """Order numbers: purchase orders and credit notes share one chronological sequence
+    from 100000; cancellations are "C" + the order's number. Returns (doc_strings: Arrow
+    strings, purchases 0..n_orders-1 then credit notes then cancellations; return_slot,
+    cancel_slot: (n_orders,) int64 document index of each order's credit note /
+    cancellation, 0 where none)."""
+    n_orders = order_sec.size
+    return_docs = np.unique(line_order[returns.return_lines])
+    doc_sec = np.concatenate([order_sec, returns.return_doc_sec[return_docs]])
     doc_rank = np.empty(doc_sec.size, dtype=np.int64)
     doc_rank[np.argsort(doc_sec, kind="stable")] = np.arange(doc_sec.size)
-    cancel_orders = np.flatnonzero(cancelled)
+    cancel_orders = np.flatnonzero(returns.cancelled)
     order_strings = _numbered("", 100_000 + doc_rank[:n_orders], 0)
     doc_strings = pa.concat_arrays(
         [
@@ -729,33 +1073,44 @@ def generate_shop(
             pc.binary_join_element_wise("C", order_strings.take(pa.array(cancel_orders)), ""),
         ]
     )
-    # document of each (kind, order): purchases 0..n_orders-1, then credit notes, then "C"
     return_slot = np.zeros(n_orders, dtype=np.int64)
     return_slot[return_docs] = n_orders + np.arange(return_docs.size)
     cancel_slot = np.zeros(n_orders, dtype=np.int64)
     cancel_slot[cancel_orders] = n_orders + return_docs.size + np.arange(cancel_orders.size)
-    del doc_sec, doc_rank, order_strings, return_docs, cancel_orders, cancelled
+    return doc_strings, return_slot, cancel_slot
 
-    # --- assemble transactions (purchases in time order, extras merged in) ----------------
+
+def _extra_rows(lines: _Lines, returns: _Returns):
+    """Cancellation and return rows in time order (stable): (line index, second after
+    start, kind 1=cancellation / 2=return as int8, negative quantity), each (n_extra,)."""
+    cancel_lines, return_lines = returns.cancel_lines, returns.return_lines
+    extra_lines = np.concatenate([cancel_lines, return_lines])
+    extra_sec = np.concatenate(
+        [returns.cancel_sec, returns.return_doc_sec[lines.order[return_lines]]]
+    )
+    extra_kind = np.repeat(np.array([1, 2], dtype=np.int8), [cancel_lines.size, return_lines.size])
+    extra_qty = np.concatenate([-lines.quantity[cancel_lines], returns.return_qty])
+    by_time = np.argsort(extra_sec, kind="stable")
+    return extra_lines[by_time], extra_sec[by_time], extra_kind[by_time], extra_qty[by_time]
+
+
+def _transaction_rows(start_ns: int, order_sec, lines: _Lines, returns: _Returns):
+    """Row layout of the transactions table: purchase lines in order-time order with the
+    extra rows merged in after purchases of the same second. Returns (src_line: (n_rows,)
+    line of each row; timestamp: (n_rows,) datetime64[ns]; slot: (n_extra,) rows of the
+    extras; extra_kind, extra_qty: (n_extra,) as from ``_extra_rows``)."""
     order_by_time = np.argsort(order_sec, kind="stable")
-    _, offset, _ = _group_index(n_lines[order_by_time])
-    purchase_rows = np.repeat(line_start[order_by_time], n_lines[order_by_time])
+    _, offset, _ = _group_index(lines.n[order_by_time])
+    purchase_rows = np.repeat(lines.start[order_by_time], lines.n[order_by_time])
     purchase_rows += offset
     del offset, order_by_time
-    purchase_sec = order_sec[line_order[purchase_rows]]
-    extra_lines = np.concatenate([cancel_lines, return_lines])
-    extra_sec = np.concatenate([cancel_sec, return_doc_sec[line_order[return_lines]]])
-    extra_kind = np.repeat(np.array([1, 2], dtype=np.int8), [cancel_lines.size, return_lines.size])
-    extra_qty = np.concatenate([-quantity[cancel_lines], return_qty])
-    by_time = np.argsort(extra_sec, kind="stable")
-    extra_lines, extra_sec = extra_lines[by_time], extra_sec[by_time]
-    extra_kind, extra_qty = extra_kind[by_time], extra_qty[by_time]
-    del cancel_lines, return_lines, cancel_sec, return_qty, return_doc_sec, by_time
+    purchase_sec = order_sec[lines.order[purchase_rows]]
+    extra_lines, extra_sec, extra_kind, extra_qty = _extra_rows(lines, returns)
     slot = np.searchsorted(purchase_sec, extra_sec, side="right") + np.arange(extra_sec.size)
     n_rows = purchase_rows.size + extra_lines.size
     is_purchase = np.ones(n_rows, dtype=bool)
     is_purchase[slot] = False
-    src_line = np.empty(n_rows, dtype=idx)
+    src_line = np.empty(n_rows, dtype=lines.index_dtype)
     src_line[is_purchase] = purchase_rows
     src_line[slot] = extra_lines
     del purchase_rows
@@ -763,30 +1118,43 @@ def generate_shop(
     row_sec[is_purchase] = purchase_sec
     row_sec[slot] = extra_sec
     del purchase_sec, is_purchase, extra_sec, extra_lines
-    timestamp = _timestamps(start_ns, row_sec)
-    del row_sec
-    row_qty = quantity[src_line]
+    return src_line, _timestamps(start_ns, row_sec), slot, extra_kind, extra_qty
+
+
+def _make_transactions(
+    start_ns,
+    orders: _Orders,
+    lines: _Lines,
+    returns: _Returns,
+    products: pd.DataFrame,
+    profiles: _Profiles,
+) -> pd.DataFrame:
+    """The transactions table (``TRANSACTION_COLUMNS``): purchase lines plus cancellation
+    ("C" order ids) and return rows with negative quantity, sorted by timestamp."""
+    doc_strings, return_slot, cancel_slot = _document_ids(orders.sec, lines.order, returns)
+    src_line, timestamp, slot, extra_kind, extra_qty = _transaction_rows(
+        start_ns, orders.sec, lines, returns
+    )
+    row_qty = lines.quantity[src_line]
     row_qty[slot] = extra_qty
-    row_price = unit_price[src_line]
-    del quantity, unit_price, extra_qty
-    row_product = line_product[src_line]
+    row_price = lines.unit_price[src_line]
+    row_product = lines.product[src_line]
     product_id = _take(products["product_id"].array, row_product)
     product_name = _take(products["product_name"].array, row_product)
     del row_product
-    row_order = line_order[src_line]
+    row_order = lines.order[src_line]
     del src_line
     row_doc = row_order.astype(np.int64)
     for code, slots in ((1, cancel_slot), (2, return_slot)):
         rows = slot[extra_kind == code]
         row_doc[rows] = slots[row_order[rows]]
-    del slot, extra_kind, cancel_slot, return_slot
     order_id = _take(doc_strings, row_doc)
     del row_doc, doc_strings
-    row_customer = order_customer[row_order]
+    row_customer = orders.customer[row_order]
     del row_order
     transactions = pd.DataFrame(
         {
-            "customer_id": _take(customer_ids, row_customer),
+            "customer_id": _take(profiles.customer_ids, row_customer),
             "order_id": order_id,
             "timestamp": timestamp,
             "product_id": product_id,
@@ -794,57 +1162,57 @@ def generate_shop(
             "quantity": row_qty,
             "unit_price": row_price,
             "amount": row_qty * row_price,
-            "country": _take(country_names, country[row_customer]),
+            "country": _take(profiles.country_names, profiles.country[row_customer]),
         },
         copy=False,
     )
-    del row_customer, order_id, timestamp, product_id, product_name, row_qty, row_price
     assert tuple(transactions.columns) == TRANSACTION_COLUMNS
+    return transactions
 
-    # --- truth ----------------------------------------------------------------------------
+
+# --- truth ----------------------------------------------------------------------------------
+
+
+def _make_truth(
+    customer_ids,
+    customers: _Customers,
+    orders: _Orders,
+    outcomes: dict[str, np.ndarray],
+    start_ns: int,
+) -> pd.DataFrame:
+    """The truth table (``TRUTH_COLUMNS``, one row per customer): latent parameters,
+    first purchase, dropout and holdout ``outcomes`` (per buyer, from
+    ``_holdout_outcomes``); leads get NaN / NaT / False / 0."""
+    n_customers = customers.is_lead.size
+
     def per_customer(values, fill, dtype):
         out = np.full(n_customers, fill, dtype=dtype)
-        out[buyer_customer] = values
+        out[customers.buyer_customer] = values
         return out
 
     nat = np.datetime64("NaT", "ns")
-    first_ts = per_customer(_timestamps(start_ns, first_sec), nat, "datetime64[ns]")
-    dropout_ts = per_customer(
-        np.where(dropped, _timestamps(start_ns, np.maximum(dropout_sec, 0)), nat),
-        nat,
-        "datetime64[ns]",
-    )
-    truth = pd.DataFrame(
+    dropped = orders.dropped
+    dropout = np.where(dropped, _timestamps(start_ns, np.maximum(orders.dropout_sec, 0)), nat)
+    return pd.DataFrame(
         {
             "customer_id": _string_series(customer_ids),
-            "is_lead": is_lead,
-            "purchase_rate_per_day": per_customer(lam, np.nan, np.float64),
-            "dropout_probability": per_customer(pdrop, np.nan, np.float64),
-            "spend_nu": per_customer(nu, np.nan, np.float64),
-            "first_purchase_at": first_ts,
-            "dropout_at": dropout_ts,
-            "alive_at_cutoff": per_customer(alive_at_cutoff, False, bool),
-            "orders_before_cutoff": per_customer(orders_before, 0, np.int64),
-            "orders_holdout": per_customer(orders_holdout, 0, np.int64),
-            "purchase_days_holdout": per_customer(days_holdout, 0, np.int64),
-            "revenue_holdout": per_customer(revenue_holdout, 0.0, np.float64),
-            "taste_cluster": taste.astype(np.int64),
-            "email_engagement": engagement,
+            "is_lead": customers.is_lead,
+            "purchase_rate_per_day": per_customer(customers.lam, np.nan, np.float64),
+            "dropout_probability": per_customer(customers.pdrop, np.nan, np.float64),
+            "spend_nu": per_customer(customers.nu, np.nan, np.float64),
+            "first_purchase_at": per_customer(
+                _timestamps(start_ns, orders.first_sec), nat, "datetime64[ns]"
+            ),
+            "dropout_at": per_customer(dropout, nat, "datetime64[ns]"),
+            "alive_at_cutoff": per_customer(orders.alive_at_cutoff, False, bool),
+            "orders_before_cutoff": per_customer(outcomes["orders_before_cutoff"], 0, np.int64),
+            "orders_holdout": per_customer(outcomes["orders_holdout"], 0, np.int64),
+            "purchase_days_holdout": per_customer(outcomes["purchase_days_holdout"], 0, np.int64),
+            "revenue_holdout": per_customer(outcomes["revenue_holdout"], 0.0, np.float64),
+            "taste_cluster": customers.taste.astype(np.int64),
+            "email_engagement": customers.engagement,
         },
         copy=False,
-    )
-
-    return SyntheticShop(
-        transactions=transactions,
-        customers=customers,
-        events=events,
-        products=products,
-        truth=truth,
-        seed=int(seed),
-        start=start_ts,
-        cutoff=cutoff_ts,
-        holdout_days=holdout_days,
-        params=params,
     )
 
 
@@ -975,19 +1343,59 @@ def _make_events(
     timestamp, without exact duplicate rows.
     """
     n_customers = signup_sec.size
-    cust_dtype = _index_dtype(n_customers)
-    code = {name: i for i, name in enumerate(EVENT_TYPES)}
-    parts_cust, parts_sec, parts_type, parts_prod = [], [], [], []
+    parts = _EventParts(n_customers)
+    _add_email_events(parts, g_email, params, end_sec, signup_sec, dead_from, opt_in, engagement)
+    _add_purchase_sessions(parts, g, tracked)
+    _add_browse_sessions(
+        parts, g, params, end_sec, signup_sec, dead_from, browse_rate, taste, sampler
+    )
+    e_cust, e_sec, e_type, e_prod = _sorted_unique_events(*parts.concat(), n_customers, end_sec)
+    return pd.DataFrame(
+        {
+            "customer_id": _take(customer_ids, e_cust),
+            "timestamp": _timestamps(start_ns, e_sec),
+            "event_type": _take(pa.array(EVENT_TYPES), e_type),
+            "product_id": _take(product_ids, np.maximum(e_prod, 0), missing=e_prod < 0),
+        },
+        copy=False,
+    )
 
-    def add(cust, sec, etype, prod=None):
-        parts_cust.append(np.asarray(cust, dtype=cust_dtype))
-        parts_sec.append(np.asarray(sec, dtype=np.int64))
-        parts_type.append(np.full(len(cust), code[etype], dtype=np.int8))
-        parts_prod.append(
+
+class _EventParts:
+    """Collects events in chunks: customer index (int32 when it fits), second after start
+    (int64), event type code (int8, index into ``EVENT_TYPES``), product index (int32, -1
+    for none)."""
+
+    def __init__(self, n_customers: int):
+        self.cust_dtype = _index_dtype(n_customers)
+        self.cust: list[np.ndarray] = []
+        self.sec: list[np.ndarray] = []
+        self.type: list[np.ndarray] = []
+        self.prod: list[np.ndarray] = []
+
+    def add(self, cust, sec, etype: str, prod=None) -> None:
+        """Append events of type ``etype`` for customers ``cust`` at seconds ``sec`` (same
+        length), with products ``prod`` or none."""
+        self.cust.append(np.asarray(cust, dtype=self.cust_dtype))
+        self.sec.append(np.asarray(sec, dtype=np.int64))
+        self.type.append(np.full(len(cust), EVENT_TYPES.index(etype), dtype=np.int8))
+        self.prod.append(
             np.full(len(cust), -1, dtype=np.int32) if prod is None else np.asarray(prod, np.int32)
         )
 
-    # e-mail campaigns: a loop over campaigns (not customers)
+    def concat(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """All events so far as (cust, sec, type, prod) arrays; empties the collector."""
+        out = tuple(np.concatenate(p) for p in (self.cust, self.sec, self.type, self.prod))
+        for parts in (self.cust, self.sec, self.type, self.prod):
+            parts.clear()
+        return out
+
+
+def _add_email_events(parts, g, params, end_sec, signup_sec, dead_from, opt_in, engagement):
+    """E-mail campaigns every ``email_interval_days`` at 10:00 (a loop over campaigns, not
+    customers): signed-up opted-in customers open with probability ``engagement`` (times
+    ``dead_activity_factor`` after ``dead_from``) after ~6 h, and click with
+    ``email_click_prob`` after ~2 min; events at or after ``end_sec`` are dropped."""
     opted = np.flatnonzero(opt_in)
     interval = int(params.email_interval_days) * SECONDS_PER_DAY
     for campaign_sec in range(10 * 3600, end_sec, interval):
@@ -995,30 +1403,37 @@ def _make_events(
         prob = engagement[eligible] * np.where(
             dead_from[eligible] <= campaign_sec, params.dead_activity_factor, 1.0
         )
-        opener = eligible[g_email.random(eligible.size) < prob]
-        open_sec = campaign_sec + np.ceil(g_email.exponential(6 * 3600, opener.size))
+        opener = eligible[g.random(eligible.size) < prob]
+        open_sec = campaign_sec + np.ceil(g.exponential(6 * 3600, opener.size))
         keep = open_sec < end_sec
         opener, open_sec = opener[keep], open_sec[keep]
-        add(opener, open_sec, "email_open")
-        clicked = g_email.random(opener.size) < params.email_click_prob
-        click_sec = open_sec[clicked] + np.ceil(g_email.exponential(120, int(clicked.sum())))
+        parts.add(opener, open_sec, "email_open")
+        clicked = g.random(opener.size) < params.email_click_prob
+        click_sec = open_sec[clicked] + np.ceil(g.exponential(120, int(clicked.sum())))
         keep = click_sec < end_sec
-        add(opener[clicked][keep], click_sec[keep], "email_click")
+        parts.add(opener[clicked][keep], click_sec[keep], "email_click")
 
-    # tracked purchase sessions: visit, view, cart, checkout shortly before the order
+
+def _add_purchase_sessions(parts, g, tracked: dict[str, np.ndarray]) -> None:
+    """Visit, view, cart and checkout shortly (30 s + ~4 min each) before each tracked
+    order (``tracked``: customer, product, sec arrays as from ``_tracked_sessions``)."""
     t_cust, t_prod, t_sec = tracked["customer"], tracked["product"], tracked["sec"]
     gaps = np.ceil(g.exponential(240, (4, t_sec.size))).astype(np.int64) + 30
     checkout = t_sec - gaps[3]
     cart = checkout - gaps[2]
     view = cart - gaps[1]
     visit = view - gaps[0]
-    add(t_cust, visit, "site_visit")
-    add(t_cust, view, "product_view", t_prod)
-    add(t_cust, cart, "cart_add", t_prod)
-    add(t_cust, checkout, "checkout_start")
+    parts.add(t_cust, visit, "site_visit")
+    parts.add(t_cust, view, "product_view", t_prod)
+    parts.add(t_cust, cart, "cart_add", t_prod)
+    parts.add(t_cust, checkout, "checkout_start")
 
-    # browse sessions: rate ratio * lambda while alive, dead factor after dropout
-    rate = browse_rate
+
+def _browse_visits(g, params, end_sec, signup_sec, dead_from, rate):
+    """Browse-session starts: Poisson with ``rate`` (n_customers,) per day from signup to
+    ``dead_from``, ``rate * dead_activity_factor`` from then to ``end_sec``, uniform
+    within each period. Returns (customer index int64, visit second int64)."""
+    n_customers = signup_sec.size
     begin = np.maximum(signup_sec, 0.0)
     alive_end = np.maximum(np.minimum(dead_from, end_sec), begin)
     alive_len = (alive_end - begin) / SECONDS_PER_DAY
@@ -1031,39 +1446,35 @@ def _make_events(
     lo = np.concatenate([np.repeat(begin, n_alive), np.repeat(alive_end, n_dead)])
     hi = np.concatenate([np.repeat(alive_end, n_alive), np.full(int(n_dead.sum()), float(end_sec))])
     visit = np.floor(lo + g.random(cust.size) * (hi - lo)).astype(np.int64)
-    row = np.where(
-        g.random(cust.size) < params.taste_strength, taste[cust], params.n_taste_clusters
-    )
-    prod = sampler.sample(row, g)
+    return cust, visit
+
+
+def _add_browse_sessions(
+    parts, g, params, end_sec, signup_sec, dead_from, browse_rate, taste, sampler
+) -> None:
+    """Browse sessions (see ``_browse_visits``): a visit, a view of a taste-driven product,
+    an abandoned cart (``abandoned_cart_prob``) and sometimes a checkout start
+    (``checkout_start_prob``), ~2 min apart."""
+    cust, visit = _browse_visits(g, params, end_sec, signup_sec, dead_from, browse_rate)
+    prod = _taste_products(g, params, taste[cust], sampler)
     gaps = np.ceil(g.exponential(120, (3, cust.size))).astype(np.int64) + 10
     view = visit + gaps[0]
     carted = g.random(cust.size) < params.abandoned_cart_prob
     cart = view + gaps[1]
     checkout = g.random(cust.size) < params.checkout_start_prob
-    add(cust, visit, "site_visit")
-    add(cust, view, "product_view", prod)
-    add(cust[carted], cart[carted], "cart_add", prod[carted])
+    parts.add(cust, visit, "site_visit")
+    parts.add(cust, view, "product_view", prod)
+    parts.add(cust[carted], cart[carted], "cart_add", prod[carted])
     both = carted & checkout
-    add(cust[both], (cart + gaps[2])[both], "checkout_start")
+    parts.add(cust[both], (cart + gaps[2])[both], "checkout_start")
 
-    e_cust = np.concatenate(parts_cust)
-    e_sec = np.concatenate(parts_sec)
-    e_type = np.concatenate(parts_type)
-    e_prod = np.concatenate(parts_prod)
-    for parts in (parts_cust, parts_sec, parts_type, parts_prod):
-        parts.clear()
+
+def _sorted_unique_events(e_cust, e_sec, e_type, e_prod, n_customers: int, end_sec: int):
+    """Events (four (n,) arrays as from ``_EventParts.concat``) in ``[0, end_sec)``,
+    sorted by time, then (customer, type, product), without exact duplicates."""
     keep = np.flatnonzero((e_sec < end_sec) & (e_sec >= 0))
     e_cust, e_sec, e_type, e_prod = e_cust[keep], e_sec[keep], e_type[keep], e_prod[keep]
-    # sort by time, then (customer, type, product), so that exact duplicates are adjacent
-    n_prod = int(e_prod.max(initial=0)) + 2
-    secondary = (e_cust.astype(np.int64) * len(EVENT_TYPES) + e_type) * n_prod + e_prod + 1
-    span = n_customers * len(EVENT_TYPES) * n_prod
-    if int(end_sec) * span < 2**62:  # one sort on a combined key
-        order = np.argsort(e_sec.astype(np.int64) * span + secondary)
-    else:
-        order = np.argsort(secondary)
-        order = order[np.argsort(e_sec[order], kind="stable")]
-    del secondary
+    order = _event_order(e_cust, e_sec, e_type, e_prod, n_customers, end_sec)
     e_cust, e_sec, e_type, e_prod = e_cust[order], e_sec[order], e_type[order], e_prod[order]
     del order
     unique = np.ones(e_sec.size, dtype=bool)
@@ -1075,15 +1486,19 @@ def _make_events(
     )
     if not unique.all():
         e_cust, e_sec, e_type, e_prod = (x[unique] for x in (e_cust, e_sec, e_type, e_prod))
-    return pd.DataFrame(
-        {
-            "customer_id": _take(customer_ids, e_cust),
-            "timestamp": _timestamps(start_ns, e_sec),
-            "event_type": _take(pa.array(EVENT_TYPES), e_type),
-            "product_id": _take(product_ids, np.maximum(e_prod, 0), missing=e_prod < 0),
-        },
-        copy=False,
-    )
+    return e_cust, e_sec, e_type, e_prod
+
+
+def _event_order(e_cust, e_sec, e_type, e_prod, n_customers: int, end_sec: int) -> np.ndarray:
+    """Permutation sorting events by time, then (customer, type, product), so exact
+    duplicates are adjacent: one sort on a combined int64 key when it fits, else two."""
+    n_prod = int(e_prod.max(initial=0)) + 2
+    secondary = (e_cust.astype(np.int64) * len(EVENT_TYPES) + e_type) * n_prod + e_prod + 1
+    span = n_customers * len(EVENT_TYPES) * n_prod
+    if int(end_sec) * span < 2**62:  # one sort on a combined key
+        return np.argsort(e_sec.astype(np.int64) * span + secondary)
+    order = np.argsort(secondary)
+    return order[np.argsort(e_sec[order], kind="stable")]
 
 
 # ---------------------------------------------------------------------------------------

@@ -137,6 +137,376 @@ def _params(model) -> dict:
     return {k: float(v) for k, v in getattr(model, "params_", {}).items()}
 
 
+@dataclass
+class _Candidates:
+    """Per-customer scores and fitted models of a group of models, in insertion order.
+
+    ``churn``: name -> P(no order in the holdout), float64 array, shape (n_customers,).
+    ``revenue``: name -> predicted holdout revenue (currency), float64 array, shape
+    (n_customers,). ``models``: name -> fitted model. The insertion order is the column order
+    of ``predictions`` and the key order of ``metrics``.
+    """
+
+    churn: dict = field(default_factory=dict)
+    revenue: dict = field(default_factory=dict)
+    models: dict = field(default_factory=dict)
+
+    def add(self, other: _Candidates) -> None:
+        """Append ``other``'s scores and models (new names go last, in ``other``'s order)."""
+        self.churn.update(other.churn)
+        self.revenue.update(other.revenue)
+        self.models.update(other.models)
+
+
+def _settings(config: dict | None) -> dict:
+    """``DEFAULT_CONFIG`` overridden by ``config``; raises ``DataError`` on an unknown key."""
+    settings = {**DEFAULT_CONFIG, **(config or {})}
+    unknown = set(config or {}) - set(DEFAULT_CONFIG)
+    if unknown:
+        raise DataError(
+            f"evaluate_churn_revenue: unknown config key(s) {sorted(unknown)}; known keys are "
+            f"{sorted(DEFAULT_CONFIG)}."
+        )
+    return settings
+
+
+def _calibration_at_cutoff(transactions: pd.DataFrame, cutoff: pd.Timestamp, horizon: int):
+    """Calibration/holdout summary (one row per customer with an order before ``cutoff``).
+
+    ``horizon`` is the holdout length in days. Returns ``calibration_and_holdout``'s frame
+    indexed by customer; raises ``DataError`` when no customer ordered before the cutoff.
+    """
+    calibration = calibration_and_holdout(transactions, cutoff, horizon)
+    if calibration.empty:
+        raise DataError(
+            f"evaluate_churn_revenue: no customer has an order before the cutoff {cutoff.date()};"
+            " choose a later cutoff."
+        )
+    return calibration
+
+
+def _btyd_candidates(btyd: dict) -> _Candidates:
+    """The BTYD models at the cutoff (``_btyd_at_cutoff`` output) as candidates.
+
+    Churn: ``bgnbd`` (``paretonbd``); revenue: ``bgnbd_gg`` (``paretonbd_gg``), currency;
+    models: ``bgnbd`` (``paretonbd``), ``gammagamma``. Arrays have shape (n_customers,).
+    """
+    return _Candidates(
+        churn=dict(btyd["churn"]), revenue=dict(btyd["revenue"]), models=dict(btyd["models"])
+    )
+
+
+def _rolling_origin_panel(shop: ShopData, cutoff: pd.Timestamp, horizon: int, returns, settings):
+    """The rolling-origin training panel before ``cutoff`` (with BTYD features), or None.
+
+    ``horizon``: holdout days; ``returns``: the shop's returns or None; ``settings``:
+    ``_settings`` output (step_days, max_origins, min_history_days, min_origins). Returns
+    ``(panel or None, notes)``; ``notes`` says why there is no panel (too little history).
+    """
+    try:
+        panel = build_rolling_origin_panel(
+            shop.transactions,
+            cutoff,
+            horizon,
+            returns=returns,
+            events=shop.events,
+            customers=shop.customers,
+            btyd=True,
+            step_days=settings["step_days"],
+            max_origins=settings["max_origins"],
+            min_history_days=settings["min_history_days"],
+            min_origins=settings["min_origins"],
+        )
+    except DataError as error:
+        return None, [f"no rolling-origin training ({error}); LightGBM models skipped"]
+    return panel, []
+
+
+def _calibrated_churn_baselines(panel, features: pd.DataFrame) -> _Candidates:
+    """Recency and RFM-score churn baselines, logistic-calibrated on the latest origin.
+
+    ``panel``: rolling-origin panel; ``features``: behavioural features at the cutoff, one row
+    per customer (n_customers rows). Returns churn probabilities ``recency``, ``rfm_score``
+    (shape (n_customers,)) and the fitted baselines.
+    """
+    train_features, train_labels = panel.training()
+    latest = max(panel.origins)
+    latest_rows = train_features.index.get_level_values("origin") == latest
+    latest_features = train_features.loc[latest_rows].droplevel("origin")
+    latest_churned = train_labels.loc[latest_rows, "churned"].to_numpy()
+    out = _Candidates()
+    for name, baseline in (("recency", RecencyBaseline()), ("rfm_score", RFMScoreBaseline())):
+        baseline.fit(latest_features, latest_churned)
+        out.churn[name] = baseline.predict_proba(features).to_numpy()
+        out.models[name] = baseline
+    return out
+
+
+def _percentile_churn_baselines(features: pd.DataFrame) -> _Candidates:
+    """Recency and RFM-score churn baselines as score percentiles (no origin to calibrate on).
+
+    ``features``: behavioural features at the cutoff (n_customers rows). Returns ``recency``,
+    ``rfm_score`` percentile ranks in (0, 1], shape (n_customers,), and the baselines.
+    """
+    out = _Candidates()
+    for name, baseline in (("recency", RecencyBaseline()), ("rfm_score", RFMScoreBaseline())):
+        score = baseline.score(features)
+        out.churn[name] = (score.rank(pct=True)).to_numpy()
+        out.models[name] = baseline
+    return out
+
+
+def _spend_rate_candidate(features: pd.DataFrame, horizon: int) -> _Candidates:
+    """The spend-rate baseline over ``horizon`` days.
+
+    ``features``: behavioural features at the cutoff (n_customers rows). Returns churn
+    ``spend_rate`` = exp(-purchase-day rate x H) and revenue ``spend_rate`` = revenue per
+    tenure day x H (currency), each shape (n_customers,), and the baseline.
+    """
+    spend = SpendRateBaseline(horizon)
+    return _Candidates(
+        churn={"spend_rate": spend.predict_proba(features).to_numpy()},
+        revenue={"spend_rate": spend.predict(features).to_numpy()},
+        models={"spend_rate": spend},
+    )
+
+
+def _baselines(panel, shop: ShopData, cutoff: pd.Timestamp, horizon: int, returns, index):
+    """Features at the cutoff and the recency, RFM-score and spend-rate baselines.
+
+    ``panel``: rolling-origin panel or None; ``horizon``: holdout days; ``returns``: returns
+    or None; ``index``: the calibration customers (n_customers). Returns ``(features,
+    candidates, notes)``: features reindexed to ``index`` (from the panel, else computed at
+    the cutoff), the baselines' scores and models, and a note when they are uncalibrated.
+    """
+    notes: list[str] = []
+    if panel is not None:
+        features = panel.at_cutoff().reindex(index)
+        candidates = _calibrated_churn_baselines(panel, features)
+    else:
+        from scoring.features.behavioural import behavioural_features
+
+        features = behavioural_features(shop.transactions, cutoff, returns=returns).reindex(index)
+        candidates = _percentile_churn_baselines(features)
+        notes.append(
+            "recency / rfm_score probabilities are score percentiles (no origin to calibrate on)"
+        )
+    candidates.add(_spend_rate_candidate(features, horizon))
+    return features, candidates, notes
+
+
+def _fit_lgbm_pair(panel, features: pd.DataFrame, name: str, use_btyd: bool, common, settings):
+    """Fit the LightGBM churn (isotonic) and revenue (scaled) models ``name`` on the panel.
+
+    ``features``: features at the cutoff (n_customers rows); ``use_btyd``: with BTYD
+    features (hybrid); ``common``: shared model settings; ``settings``: ``_settings`` output
+    (churn_params, revenue_params). Returns ``(candidates, info)``: churn / revenue scores
+    (shape (n_customers,)), models ``<name>_churn`` / ``<name>_revenue``, and the top-10
+    feature importances of each.
+    """
+    churn_model = LGBMChurnModel(
+        calibration="isotonic", use_btyd=use_btyd, **common, **settings["churn_params"]
+    ).fit(panel=panel)
+    revenue_model = LGBMRevenueModel(
+        calibration="scale", use_btyd=use_btyd, **common, **settings["revenue_params"]
+    ).fit(panel=panel)
+    candidates = _Candidates(
+        churn={name: churn_model.predict_proba(features).to_numpy()},
+        revenue={name: revenue_model.predict(features).to_numpy()},
+        models={f"{name}_churn": churn_model, f"{name}_revenue": revenue_model},
+    )
+    info = {
+        "churn_top_features": churn_model.feature_importance().head(10).round(2).to_dict(),
+        "revenue_top_features": revenue_model.feature_importance().head(10).round(2).to_dict(),
+    }
+    return candidates, info
+
+
+def _anchored_candidate(models: dict, features: pd.DataFrame, btyd: dict) -> _Candidates:
+    """``SHIPPED_MODEL``: the hybrid's ranking at BG/NBD's level at the cutoff.
+
+    ``models`` holds ``lgbm_hybrid_churn`` / ``lgbm_hybrid_revenue``; ``features``: features
+    at the cutoff (n_customers rows); ``btyd``: ``_btyd_at_cutoff`` output (BG/NBD churn and
+    BG/NBD x GG revenue as references). Returns the anchored churn / revenue (currency)
+    scores, shape (n_customers,), and models ``<SHIPPED_MODEL>_churn`` / ``_revenue``.
+    """
+    anchored_churn = models["lgbm_hybrid_churn"].with_calibration("btyd_level")
+    anchored_revenue = models["lgbm_hybrid_revenue"].with_calibration("btyd_level")
+    return _Candidates(
+        churn={
+            SHIPPED_MODEL: anchored_churn.predict_proba(
+                features, reference=btyd["churn"]["bgnbd"]
+            ).to_numpy()
+        },
+        revenue={
+            SHIPPED_MODEL: anchored_revenue.predict(
+                features, reference=btyd["revenue"]["bgnbd_gg"]
+            ).to_numpy()
+        },
+        models={
+            f"{SHIPPED_MODEL}_churn": anchored_churn,
+            f"{SHIPPED_MODEL}_revenue": anchored_revenue,
+        },
+    )
+
+
+def _lgbm_panel_info(panel, models: dict) -> dict:
+    """Panel and anchoring facts for ``metrics["lgbm"]``.
+
+    Label horizon (days), origins (ISO dates), the anchored revenue model's season / level
+    origins and level ratio, the anchored churn level adjustment, the number of training rows
+    and the BTYD transaction model of each origin.
+    """
+    anchored_churn = models[f"{SHIPPED_MODEL}_churn"]
+    anchored_revenue = models[f"{SHIPPED_MODEL}_revenue"]
+    return {
+        "label_horizon_days": panel.label_horizon_days,
+        "n_origins": len(panel.origins),
+        "origins": [str(o.date()) for o in panel.origins],
+        "season_origins": [str(o.date()) for o in anchored_revenue.season_origins_],
+        "revenue_level_origins": list(anchored_revenue.level_origins_),
+        "revenue_level_ratio": float(anchored_revenue.level_ratio_),
+        "churn_level_adjustment": float(anchored_churn.level_adjustment_),
+        "n_training_rows": int(models["lgbm_churn"].n_training_rows_),
+        "btyd_transaction_model_by_origin": {
+            origin: params["transaction_model"] for origin, params in panel.btyd_params.items()
+        },
+    }
+
+
+def _lgbm_candidates(panel, features, btyd: dict, horizon: int, settings: dict, seed: int):
+    """``lgbm``, ``lgbm_hybrid`` and ``SHIPPED_MODEL`` fitted on the rolling-origin panel.
+
+    ``features``: features at the cutoff (n_customers rows); ``btyd``: ``_btyd_at_cutoff``
+    output; ``horizon``: holdout days; ``settings``: ``_settings`` output; ``seed``: the
+    models' random state. Returns ``(candidates, lgbm_info)`` (``metrics["lgbm"]``).
+    """
+    common = {
+        "horizon_days": horizon,
+        "n_folds": settings["n_folds"],
+        "step_days": settings["step_days"],
+        "min_history_days": settings["min_history_days"],
+        "min_origins": settings["min_origins"],
+        "random_state": seed,
+        "n_jobs": settings["n_jobs"],
+    }
+    candidates = _Candidates()
+    info: dict = {}
+    for name, use_btyd in (("lgbm", False), ("lgbm_hybrid", True)):
+        fitted, info[name] = _fit_lgbm_pair(panel, features, name, use_btyd, common, settings)
+        candidates.add(fitted)
+    candidates.add(_anchored_candidate(candidates.models, features, btyd))
+    info.update(_lgbm_panel_info(panel, candidates.models))
+    return candidates, info
+
+
+def _select_shipped(panel, models: dict) -> tuple[dict, dict]:
+    """Choose the shipped churn and revenue models on the validation origin.
+
+    ``panel``: rolling-origin panel or None; ``models``: fitted models by name. Returns
+    ``(validation, shipped)``: ``_validation_metrics`` ({} without a panel) and {churn,
+    revenue: model name, rule}; without a panel, BG/NBD (x Gamma-Gamma).
+    """
+    if panel is None:
+        return {}, {
+            "churn": FALLBACK_CHURN,
+            "revenue": FALLBACK_REVENUE,
+            "rule": "no rolling origin before the cutoff: BG/NBD (x Gamma-Gamma)",
+        }
+    validation = _validation_metrics(panel, models)
+    shipped = {
+        "churn": max(CHURN_CANDIDATES, key=lambda m: validation["churn"][m]),
+        "revenue": max(REVENUE_CANDIDATES, key=lambda m: validation["revenue"][m]),
+        "rule": "best ROC-AUC (churn) / normalized Gini (revenue) on the latest rolling "
+        "origin before the cutoff (out-of-fold for LightGBM) among "
+        f"{list(CHURN_CANDIDATES)} / {list(REVENUE_CANDIDATES)}",
+    }
+    return validation, shipped
+
+
+def _predictions_frame(index, candidates: _Candidates, churned, revenue_actual, shipped: dict):
+    """One row per calibration customer: every model's scores, actuals and shipped outputs.
+
+    ``index``: customers (n_customers); ``churned``: 0/1 int64, ``revenue_actual``: holdout
+    revenue (currency), both shape (n_customers,); ``shipped``: ``_select_shipped`` output.
+    Columns: ``customer_id`` (string), ``churn__<model>``, ``revenue__<model>`` (float64),
+    ``churned``, ``revenue_holdout``, ``churn_probability``, ``predicted_revenue``.
+    """
+    predictions = pd.DataFrame({"customer_id": index.astype("string")})
+    for name, values in candidates.churn.items():
+        predictions[f"churn__{name}"] = np.asarray(values, dtype="float64")
+    for name, values in candidates.revenue.items():
+        predictions[f"revenue__{name}"] = np.asarray(values, dtype="float64")
+    predictions["churned"] = churned
+    predictions["revenue_holdout"] = revenue_actual
+    predictions["churn_probability"] = predictions[f"churn__{shipped['churn']}"]
+    predictions["predicted_revenue"] = predictions[f"revenue__{shipped['revenue']}"]
+    return predictions
+
+
+def _btyd_metrics(calibration: pd.DataFrame, btyd: dict, models: dict) -> dict:
+    """BTYD checks on the holdout (``metrics["btyd"]``).
+
+    Per BTYD model: params and holdout purchase days (summed over customers) predicted vs
+    actual and their ratio (NaN without holdout orders); ``gammagamma``: params and mean
+    order value (currency) predicted vs actual over holdout buyers (NaN without buyers).
+    """
+    actual_orders = calibration["frequency_holdout"].to_numpy(dtype="float64")
+    out: dict = {}
+    for name in btyd["orders"]:
+        predicted_orders = btyd["orders"][name]
+        out[name] = {
+            "params": _params(models[name]),
+            "holdout_purchase_days_predicted": float(np.sum(predicted_orders)),
+            "holdout_purchase_days_actual": float(actual_orders.sum()),
+            "holdout_purchase_days_ratio": float(np.sum(predicted_orders) / actual_orders.sum())
+            if actual_orders.sum() > 0
+            else float("nan"),
+        }
+    buyers = actual_orders > 0
+    out["gammagamma"] = {
+        "params": _params(models["gammagamma"]),
+        "mean_order_value_predicted": float(np.mean(btyd["order_value"][buyers]))
+        if buyers.any()
+        else float("nan"),
+        "mean_order_value_actual": float(calibration.loc[buyers, "monetary_value_holdout"].mean())
+        if buyers.any()
+        else float("nan"),
+    }
+    return out
+
+
+def _holdout_metrics(name, cutoff, horizon: int, churned, revenue_actual, candidates) -> dict:
+    """The leading keys of ``metrics``: split, population and every model's holdout metrics.
+
+    ``name``: dataset; ``cutoff``: Timestamp; ``horizon``: holdout days; ``churned`` (0/1) and
+    ``revenue_actual`` (currency): shape (n_customers,). Returns dataset, cutoff (ISO date),
+    holdout_days, time_unit, n_customers, churn_rate, revenue_holdout_total, churn {model:
+    ``churn_metrics``}, revenue {model: ``revenue_metrics``}.
+    """
+    return {
+        "dataset": name,
+        "cutoff": str(cutoff.date()),
+        "holdout_days": horizon,
+        "time_unit": "days",
+        "n_customers": int(len(churned)),
+        "churn_rate": float(churned.mean()),
+        "revenue_holdout_total": float(revenue_actual.sum()),
+        "churn": {m: churn_metrics(churned, p) for m, p in candidates.churn.items()},
+        "revenue": {m: revenue_metrics(revenue_actual, p) for m, p in candidates.revenue.items()},
+    }
+
+
+def _scorer_selection(shipped: dict) -> ModelSelection:
+    """The scorer's ``ModelSelection`` for the shipped churn model (transactions: BG/NBD)."""
+    return ModelSelection(
+        transaction_model="bgnbd",  # every revenue candidate is BG/NBD-based
+        churn_model=SCORER_CHURN_MODELS[shipped["churn"]],
+        reasons={"churn": f"{shipped['churn']}: {shipped['rule']}",
+                 "transaction_model": "BG/NBD: the base of every revenue candidate"},
+    )
+
+
 def evaluate_churn_revenue(
     shop: ShopData,
     cutoff=None,
@@ -163,201 +533,37 @@ def evaluate_churn_revenue(
         (label horizon, origins, feature importance), ``shipped`` {churn, revenue: model
         name, rule}.
     """
-    settings = {**DEFAULT_CONFIG, **(config or {})}
-    unknown = set(config or {}) - set(DEFAULT_CONFIG)
-    if unknown:
-        raise DataError(
-            f"evaluate_churn_revenue: unknown config key(s) {sorted(unknown)}; known keys are "
-            f"{sorted(DEFAULT_CONFIG)}."
-        )
+    settings = _settings(config)
     cutoff, horizon = _default_split(shop, cutoff, holdout_days)
-    transactions = shop.transactions
     returns = shop.returns if not shop.quarantine.empty else None
-
-    calibration = calibration_and_holdout(transactions, cutoff, horizon)
-    if calibration.empty:
-        raise DataError(
-            f"evaluate_churn_revenue: no customer has an order before the cutoff {cutoff.date()};"
-            " choose a later cutoff."
-        )
-    index = calibration.index
+    calibration = _calibration_at_cutoff(shop.transactions, cutoff, horizon)
     churned = (calibration["frequency_holdout"] == 0).astype("int64").to_numpy()
     revenue_actual = calibration["revenue_holdout"].to_numpy(dtype="float64")
 
-    churn_scores: dict[str, np.ndarray] = {}
-    revenue_scores: dict[str, np.ndarray] = {}
-    models: dict = {}
-    notes: list[str] = []
-
-    # --- BTYD at the cutoff ---------------------------------------------------------------
+    # BTYD at the cutoff
     btyd = _btyd_at_cutoff(calibration, horizon, bool(settings["paretonbd"]))
-    models.update(btyd["models"])
-    churn_scores.update(btyd["churn"])
-    revenue_scores.update(btyd["revenue"])
-
-    # --- rolling-origin panel, baselines, LightGBM ------------------------------------------
-    panel = None
-    try:
-        panel = build_rolling_origin_panel(
-            transactions,
-            cutoff,
-            horizon,
-            returns=returns,
-            events=shop.events,
-            customers=shop.customers,
-            btyd=True,
-            step_days=settings["step_days"],
-            max_origins=settings["max_origins"],
-            min_history_days=settings["min_history_days"],
-            min_origins=settings["min_origins"],
-        )
-    except DataError as error:
-        notes.append(f"no rolling-origin training ({error}); LightGBM models skipped")
-
-    if panel is not None:
-        features = panel.at_cutoff().reindex(index)
-        train_features, train_labels = panel.training()
-        latest = max(panel.origins)
-        latest_rows = train_features.index.get_level_values("origin") == latest
-        latest_features = train_features.loc[latest_rows].droplevel("origin")
-        latest_churned = train_labels.loc[latest_rows, "churned"].to_numpy()
-        for name, baseline in (("recency", RecencyBaseline()), ("rfm_score", RFMScoreBaseline())):
-            baseline.fit(latest_features, latest_churned)
-            churn_scores[name] = baseline.predict_proba(features).to_numpy()
-            models[name] = baseline
-    else:
-        from scoring.features.behavioural import behavioural_features
-
-        features = behavioural_features(transactions, cutoff, returns=returns).reindex(index)
-        for name, baseline in (("recency", RecencyBaseline()), ("rfm_score", RFMScoreBaseline())):
-            score = baseline.score(features)
-            churn_scores[name] = (score.rank(pct=True)).to_numpy()
-            models[name] = baseline
-        notes.append(
-            "recency / rfm_score probabilities are score percentiles (no origin to calibrate on)"
-        )
-    spend = SpendRateBaseline(horizon)
-    churn_scores["spend_rate"] = spend.predict_proba(features).to_numpy()
-    revenue_scores["spend_rate"] = spend.predict(features).to_numpy()
-    models["spend_rate"] = spend
-
+    candidates = _btyd_candidates(btyd)
+    # rolling-origin panel and baselines
+    panel, notes = _rolling_origin_panel(shop, cutoff, horizon, returns, settings)
+    features, baselines, baseline_notes = _baselines(
+        panel, shop, cutoff, horizon, returns, calibration.index
+    )
+    candidates.add(baselines)
+    notes.extend(baseline_notes)
+    # LightGBM candidates
     lgbm_info: dict = {}
     if panel is not None:
-        common = {
-            "horizon_days": horizon,
-            "n_folds": settings["n_folds"],
-            "step_days": settings["step_days"],
-            "min_history_days": settings["min_history_days"],
-            "min_origins": settings["min_origins"],
-            "random_state": seed,
-            "n_jobs": settings["n_jobs"],
-        }
-        bg_churn = btyd["churn"]["bgnbd"]
-        bg_revenue = btyd["revenue"]["bgnbd_gg"]
-        for name, use_btyd in (("lgbm", False), ("lgbm_hybrid", True)):
-            churn_model = LGBMChurnModel(
-                calibration="isotonic", use_btyd=use_btyd, **common, **settings["churn_params"]
-            ).fit(panel=panel)
-            revenue_model = LGBMRevenueModel(
-                calibration="scale", use_btyd=use_btyd, **common, **settings["revenue_params"]
-            ).fit(panel=panel)
-            churn_scores[name] = churn_model.predict_proba(features).to_numpy()
-            revenue_scores[name] = revenue_model.predict(features).to_numpy()
-            models[f"{name}_churn"] = churn_model
-            models[f"{name}_revenue"] = revenue_model
-            lgbm_info[name] = {
-                "churn_top_features": churn_model.feature_importance().head(10).round(2).to_dict(),
-                "revenue_top_features": revenue_model.feature_importance()
-                .head(10)
-                .round(2)
-                .to_dict(),
-            }
-        anchored_churn = models["lgbm_hybrid_churn"].with_calibration("btyd_level")
-        anchored_revenue = models["lgbm_hybrid_revenue"].with_calibration("btyd_level")
-        churn_scores[SHIPPED_MODEL] = anchored_churn.predict_proba(
-            features, reference=bg_churn
-        ).to_numpy()
-        revenue_scores[SHIPPED_MODEL] = anchored_revenue.predict(
-            features, reference=bg_revenue
-        ).to_numpy()
-        models[f"{SHIPPED_MODEL}_churn"] = anchored_churn
-        models[f"{SHIPPED_MODEL}_revenue"] = anchored_revenue
-        lgbm_info.update(
-            {
-                "label_horizon_days": panel.label_horizon_days,
-                "n_origins": len(panel.origins),
-                "origins": [str(o.date()) for o in panel.origins],
-                "season_origins": [str(o.date()) for o in anchored_revenue.season_origins_],
-                "revenue_level_origins": list(anchored_revenue.level_origins_),
-                "revenue_level_ratio": float(anchored_revenue.level_ratio_),
-                "churn_level_adjustment": float(anchored_churn.level_adjustment_),
-                "n_training_rows": int(models["lgbm_churn"].n_training_rows_),
-                "btyd_transaction_model_by_origin": {
-                    origin: params["transaction_model"]
-                    for origin, params in panel.btyd_params.items()
-                },
-            }
-        )
-        validation = _validation_metrics(panel, models)
-        shipped = {
-            "churn": max(CHURN_CANDIDATES, key=lambda m: validation["churn"][m]),
-            "revenue": max(REVENUE_CANDIDATES, key=lambda m: validation["revenue"][m]),
-            "rule": "best ROC-AUC (churn) / normalized Gini (revenue) on the latest rolling "
-            "origin before the cutoff (out-of-fold for LightGBM) among "
-            f"{list(CHURN_CANDIDATES)} / {list(REVENUE_CANDIDATES)}",
-        }
-    else:
-        validation = {}
-        shipped = {
-            "churn": FALLBACK_CHURN,
-            "revenue": FALLBACK_REVENUE,
-            "rule": "no rolling origin before the cutoff: BG/NBD (x Gamma-Gamma)",
-        }
-
-    # --- predictions and metrics -----------------------------------------------------------
-    predictions = pd.DataFrame({"customer_id": index.astype("string")})
-    for name, values in churn_scores.items():
-        predictions[f"churn__{name}"] = np.asarray(values, dtype="float64")
-    for name, values in revenue_scores.items():
-        predictions[f"revenue__{name}"] = np.asarray(values, dtype="float64")
-    predictions["churned"] = churned
-    predictions["revenue_holdout"] = revenue_actual
-    predictions["churn_probability"] = predictions[f"churn__{shipped['churn']}"]
-    predictions["predicted_revenue"] = predictions[f"revenue__{shipped['revenue']}"]
-
-    actual_orders = calibration["frequency_holdout"].to_numpy(dtype="float64")
-    btyd_metrics: dict = {}
-    for name in btyd["orders"]:
-        predicted_orders = btyd["orders"][name]
-        btyd_metrics[name] = {
-            "params": _params(models[name]),
-            "holdout_purchase_days_predicted": float(np.sum(predicted_orders)),
-            "holdout_purchase_days_actual": float(actual_orders.sum()),
-            "holdout_purchase_days_ratio": float(np.sum(predicted_orders) / actual_orders.sum())
-            if actual_orders.sum() > 0
-            else float("nan"),
-        }
-    buyers = actual_orders > 0
-    btyd_metrics["gammagamma"] = {
-        "params": _params(models["gammagamma"]),
-        "mean_order_value_predicted": float(np.mean(btyd["order_value"][buyers]))
-        if buyers.any()
-        else float("nan"),
-        "mean_order_value_actual": float(calibration.loc[buyers, "monetary_value_holdout"].mean())
-        if buyers.any()
-        else float("nan"),
-    }
-
+        lgbm, lgbm_info = _lgbm_candidates(panel, features, btyd, horizon, settings, seed)
+        candidates.add(lgbm)
+    # selection on the validation origin
+    validation, shipped = _select_shipped(panel, candidates.models)
+    # predictions and metrics
+    predictions = _predictions_frame(
+        calibration.index, candidates, churned, revenue_actual, shipped
+    )
+    btyd_metrics = _btyd_metrics(calibration, btyd, candidates.models)
     metrics = {
-        "dataset": shop.name,
-        "cutoff": str(cutoff.date()),
-        "holdout_days": horizon,
-        "time_unit": "days",
-        "n_customers": int(len(index)),
-        "churn_rate": float(churned.mean()),
-        "revenue_holdout_total": float(revenue_actual.sum()),
-        "churn": {name: churn_metrics(churned, p) for name, p in churn_scores.items()},
-        "revenue": {name: revenue_metrics(revenue_actual, p) for name, p in revenue_scores.items()},
+        **_holdout_metrics(shop.name, cutoff, horizon, churned, revenue_actual, candidates),
         "btyd": btyd_metrics,
         "lgbm": lgbm_info,
         "shipped": shipped,
@@ -365,21 +571,16 @@ def evaluate_churn_revenue(
         "seed": seed,
         "notes": notes,
     }
-
+    # figures
     figures = {}
     if settings["plots"]:
         figures = _figures(
-            predictions, churn_scores, revenue_scores, shipped, calibration, btyd, models
+            predictions, candidates.churn, candidates.revenue, shipped, calibration, btyd,
+            candidates.models,
         )
-    selection = ModelSelection(
-        transaction_model="bgnbd",  # every revenue candidate is BG/NBD-based
-        churn_model=SCORER_CHURN_MODELS[shipped["churn"]],
-        reasons={"churn": f"{shipped['churn']}: {shipped['rule']}",
-                 "transaction_model": "BG/NBD: the base of every revenue candidate"},
-    )
     return ChurnRevenueEvaluation(
-        predictions=predictions, metrics=metrics, figures=figures, models=models,
-        selection=selection,
+        predictions=predictions, metrics=metrics, figures=figures, models=candidates.models,
+        selection=_scorer_selection(shipped),
     )
 
 

@@ -326,13 +326,21 @@ def _evaluate_model(model: Recommender, split: _Split, k: int) -> tuple[dict, di
     """Metrics per protocol and the recommendation frames, via ``model.recommend``."""
     metrics, frames = {}, {}
     for protocol in PROTOCOLS:
-        customers = split.customers[split.keep[protocol]]
-        recs = model.recommend(customers, n=k, filter_already_bought=protocol == "new_items")
-        idx = np.full((len(split.customers), k), -1, dtype=np.int64)
-        idx[split.keep[protocol]] = _to_indices(recs, customers, split.matrix.product_ids, k)
-        metrics[protocol] = _metrics(idx, split, protocol, k)
-        frames[protocol] = recs
+        metrics[protocol], frames[protocol] = _recommend_and_score(model, split, protocol, k)
     return metrics, frames
+
+
+def _recommend_and_score(
+    model: Recommender, split: _Split, protocol: str, k: int
+) -> tuple[dict, pd.DataFrame]:
+    """``model.recommend`` for the customers kept in ``protocol`` (already-bought products
+    filtered for "new_items") and its metrics at k. Output: (metrics, recommendation frame:
+    customer_id, rank, product_id, score, ...)."""
+    customers = split.customers[split.keep[protocol]]
+    recs = model.recommend(customers, n=k, filter_already_bought=protocol == "new_items")
+    idx = np.full((len(split.customers), k), -1, dtype=np.int64)
+    idx[split.keep[protocol]] = _to_indices(recs, customers, split.matrix.product_ids, k)
+    return _metrics(idx, split, protocol, k), recs
 
 
 def _evaluate_scores(
@@ -501,6 +509,95 @@ def evaluate_recommenders(
     RecommenderEvaluation
     """
     t_start = time.perf_counter()
+    # 1. config
+    cfg, models = _resolve_config(config, k)
+    cutoff = pd.Timestamp(cutoff).normalize()
+    windows = _validation_windows(cfg, holdout_days)
+    ctx = _Context(transactions, events, cfg, models, k, seed, _matrix_defaults(cfg))
+    timings: dict = {}
+    # 2. validation windows and their matrices
+    tuning = _start_tuning(ctx, cutoff, windows)
+    # 3. validation grid per model
+    _tune_models(ctx, tuning, timings)
+    # 4. hybrid weights
+    if "hybrid" in models:
+        t0 = time.perf_counter()
+        for protocol in PROTOCOLS:
+            _tune_hybrid(ctx, tuning, protocol)
+        timings["validation_hybrid"] = round(time.perf_counter() - t0, 2)
+    tuning.grids.clear()  # frees the component score stacks before the holdout refit
+    shipped = _shipped_models(models, tuning.best_val)
+    # 5. refit on everything before the cutoff, holdout evaluation
+    t0 = time.perf_counter()
+    holdout = _evaluate_holdout(ctx, cutoff, holdout_days, tuning.chosen)
+    timings["holdout"] = round(time.perf_counter() - t0, 2)
+    timings["total"] = round(time.perf_counter() - t_start, 2)
+    # 6. recommendations and metrics
+    return RecommenderEvaluation(
+        metrics=holdout.metrics,
+        recommendations=holdout.recommendations,
+        chosen_params=tuning.chosen,
+        validation=tuning.rows,
+        models=holdout.models,
+        matrix_shape=tuple(holdout.matrix.shape),
+        shipped=shipped,
+        k=k,
+        cutoff=str(cutoff.date()),
+        validation_cutoffs=[str(f["start"].date()) for f in tuning.folds],
+        holdout_days=int(holdout_days),
+        seed=seed,
+        config=cfg,
+        timings=timings,
+        validation_metrics={f"{m}|{p}": v for (m, p), v in tuning.best_val.items()},
+    )
+
+
+@dataclass
+class _Context:
+    """Inputs and settings shared by every step of :func:`evaluate_recommenders`."""
+
+    transactions: pd.DataFrame  # canonical purchase lines
+    events: pd.DataFrame | None  # canonical events (or None)
+    cfg: dict  # default_config() after the overrides
+    models: list[str]  # models to evaluate, in MODELS order
+    k: int  # recommendations per customer
+    seed: int  # seed of the models and of the validation customer sample
+    matrix_defaults: dict  # matrix settings every spec starts from
+
+
+@dataclass
+class _Tuning:
+    """State of the validation search (filled model by model, then the hybrid)."""
+
+    folds: list[dict]  # per window: start (Timestamp), cache (matrix cache), split (_Split)
+    grids: dict  # (fold index, protocol) -> _BlendGrid; empty without the hybrid
+    blend_names: dict  # protocol -> hybrid component names (may include "collaborative")
+    candidates: list[str]  # evaluated models that may stand for "collaborative"
+    chosen: dict = field(default_factory=dict)  # {model: {protocol: spec}}
+    best_val: dict = field(default_factory=dict)  # {(model, protocol): validation metrics}
+    rows: list[dict] = field(default_factory=list)  # validation grid, one row per setting
+
+
+@dataclass
+class _Holdout:
+    """Refit-before-cutoff results on the holdout window."""
+
+    matrix: InteractionMatrix  # pre-cutoff matrix, (n_customers, n_products)
+    models: dict  # {model: {protocol: fitted Recommender}} (shared when the spec is shared)
+    metrics: dict  # {model: {protocol: metrics at k}}
+    recommendations: pd.DataFrame  # _REC_COLUMNS, one row per customer x model x protocol x rank
+
+
+_REC_COLUMNS = ["customer_id", "model", "protocol", "rank", "product_id", "score"]
+
+
+def _resolve_config(config: Mapping | None, k: int) -> tuple[dict, list[str]]:
+    """Merge ``config`` into :func:`default_config` and check it.
+
+    Input: the overrides (``grids`` and ``hybrid`` are merged key by key, other keys replace)
+    and ``k``. Output: the full config and the models to evaluate, in ``MODELS`` order.
+    Raises DataError on unknown models or ``k < 1``.
+    """
     cfg = default_config()
     for key, value in dict(config or {}).items():
         if key in ("grids", "hybrid"):
@@ -513,147 +610,219 @@ def evaluate_recommenders(
     models = [m for m in MODELS if m in cfg["models"]]
     if k < 1:
         raise DataError(f"k={k} must be >= 1.")
-    cutoff = pd.Timestamp(cutoff).normalize()
-    windows = _validation_windows(cfg, holdout_days)
-    matrix_defaults = {
+    return cfg, models
+
+
+def _matrix_defaults(cfg: Mapping) -> dict:
+    """Matrix settings of the config (``discontinued_after_days`` in days, event weights)."""
+    return {
         "discontinued_after_days": cfg["discontinued_after_days"],
         "event_weights": cfg["event_weights"],
     }
-    timings: dict = {}
 
-    # ---------------------------------------------------------------- validation grid
+
+def _start_tuning(
+    ctx: _Context, cutoff: pd.Timestamp, windows: list[tuple[int, int]]
+) -> _Tuning:
+    """Build the validation folds and the (empty) hybrid blend grids.
+
+    Input: ``windows`` as (offset_days, horizon_days) before ``cutoff`` (a day). Output: a
+    :class:`_Tuning` with one fold per window (fit start = cutoff - offset, its matrix cache
+    and its test split of at most ``max_validation_customers`` seeded customers) and, when the
+    hybrid is evaluated, one :class:`_BlendGrid` per fold and protocol.
+    """
     folds = []
     for offset, horizon in windows:
         start = cutoff - pd.Timedelta(days=offset)
         cache: dict = {}
-        matrix = cached_matrix(cache, transactions, start, matrix_defaults, events)
+        matrix = cached_matrix(cache, ctx.transactions, start, ctx.matrix_defaults, ctx.events)
         split = _test_sets(
-            transactions, matrix, start, horizon, cfg["max_validation_customers"], seed
+            ctx.transactions, matrix, start, horizon, ctx.cfg["max_validation_customers"],
+            ctx.seed,
         )
         folds.append({"start": start, "cache": cache, "split": split})
-    hybrid_cfg = cfg["hybrid"]
-    blend_names = {p: list(hybrid_cfg["components"].get(p, [])) for p in PROTOCOLS}
-    candidates = [c for c in hybrid_cfg["collaborative_candidates"] if c in models]
-    grids: dict = {}  # (fold, protocol) -> _BlendGrid
-    if "hybrid" in models:
+    hybrid_cfg = ctx.cfg["hybrid"]
+    grids: dict = {}
+    if "hybrid" in ctx.models:
         for i, fold in enumerate(folds):
             fill = _default_fill(fold["split"].matrix)
             for p in PROTOCOLS:
-                grids[(i, p)] = _BlendGrid(fold["split"], p, fill, k)
+                grids[(i, p)] = _BlendGrid(fold["split"], p, fill, ctx.k)
+    return _Tuning(
+        folds=folds,
+        grids=grids,
+        blend_names={p: list(hybrid_cfg["components"].get(p, [])) for p in PROTOCOLS},
+        candidates=[c for c in hybrid_cfg["collaborative_candidates"] if c in ctx.models],
+    )
 
-    def needs_blend(name: str, protocol: str) -> bool:
-        names = blend_names[protocol]
-        return name in names or ("collaborative" in names and name in candidates)
 
-    grid_rows: list[dict] = []
-    chosen: dict = {}
-    best_val: dict = {}
-    for name in models:
+def _needs_blend(tuning: _Tuning, name: str, protocol: str) -> bool:
+    """Whether the validation scores of model ``name`` feed the hybrid grid of ``protocol``."""
+    names = tuning.blend_names[protocol]
+    return name in names or ("collaborative" in names and name in tuning.candidates)
+
+
+def _tune_models(ctx: _Context, tuning: _Tuning, timings: dict) -> None:
+    """Validation grid of every non-hybrid model, in ``ctx.models`` order.
+
+    Fills ``tuning`` (see :func:`_tune_model`) and ``timings["validation_<model>"]`` (wall
+    seconds, 2 decimals).
+    """
+    for name in ctx.models:
         if name == "hybrid":
             continue
         t0 = time.perf_counter()
-        results = []
-        for spec in cfg["grids"][name]:
-            spec = _with_runtime(spec, cfg["num_threads"], seed)
-            blend_protocols = tuple(p for p in PROTOCOLS if grids and needs_blend(name, p))
-            blocks, per_window, seconds = [], [], 0.0
-            for fold in folds:
-                f0 = time.perf_counter()
-                model = fit_recommender(
-                    spec,
-                    transactions,
-                    fold["start"],
-                    events,
-                    matrix_defaults,
-                    _cache=fold["cache"],
-                )
-                seconds += time.perf_counter() - f0
-                mets, block = _evaluate_scores(model, fold["split"], k, blend_protocols)
-                per_window.append(mets)
-                blocks.append(block)
-            metrics = {p: _mean_metrics([w[p] for w in per_window]) for p in PROTOCOLS}
-            results.append((spec, blocks, metrics, seconds))
-        for protocol in PROTOCOLS:
-            best = int(np.nanargmax([r[2][protocol]["ndcg"] for r in results]))
-            spec, blocks, metrics, _ = results[best]
-            chosen.setdefault(name, {})[protocol] = spec
-            best_val[(name, protocol)] = metrics[protocol]
-            for i, (s, _, mets, secs) in enumerate(results):
-                grid_rows.append(
-                    {
-                        "model": name,
-                        "protocol": protocol,
-                        "spec": _spec_key(s),
-                        **{f"val_{m}": v for m, v in mets[protocol].items()},
-                        "chosen": i == best,
-                        "fit_seconds": round(secs, 3),
-                    }
-                )
-            if grids and needs_blend(name, protocol):
-                for i, block in enumerate(blocks):
-                    grids[(i, protocol)].add(name, block[protocol])
-        del results
+        _tune_model(ctx, tuning, name)
         timings[f"validation_{name}"] = round(time.perf_counter() - t0, 2)
         log.info("validation %s: %.1fs", name, timings[f"validation_{name}"])
 
-    if "hybrid" in models:
-        t0 = time.perf_counter()
-        for protocol in PROTOCOLS:
-            names = []
-            for n in blend_names[protocol]:
-                if n == "collaborative":
-                    scored = [c for c in candidates if (c, protocol) in best_val]
-                    if scored:
-                        names.append(max(scored, key=lambda c: best_val[(c, protocol)]["ndcg"]))
-                elif (n, protocol) in best_val:
-                    names.append(n)
-            names = list(dict.fromkeys(names))
-            if not names:
-                continue
-            results = []
-            for weights in _weight_grid(len(names), hybrid_cfg["weight_step"]):
-                w = dict(zip(names, weights, strict=True))
-                per_window = [grids[(i, protocol)].metrics(w) for i in range(len(folds))]
-                results.append((w, _mean_metrics(per_window)))
-            best = int(np.nanargmax([r[1]["ndcg"] for r in results]))
-            weights = {n: w for n, w in results[best][0].items() if w > 0}
-            chosen.setdefault("hybrid", {})[protocol] = {
-                "model": "hybrid",
-                "weights": weights,
-                "components": {n: chosen[n][protocol] for n in weights},
-            }
-            best_val[("hybrid", protocol)] = results[best][1]
-            for i, (w, mets) in enumerate(results):
-                grid_rows.append(
-                    {
-                        "model": "hybrid",
-                        "protocol": protocol,
-                        "spec": json.dumps({"weights": w}),
-                        **{f"val_{m}": v for m, v in mets.items()},
-                        "chosen": i == best,
-                        "fit_seconds": 0.0,
-                    }
-                )
-        timings["validation_hybrid"] = round(time.perf_counter() - t0, 2)
-    del grids
 
+def _tune_model(ctx: _Context, tuning: _Tuning, name: str) -> None:
+    """Validate every setting of ``cfg["grids"][name]`` and choose one per protocol.
+
+    Per protocol: the setting with the best mean validation NDCG@k (first on ties) goes to
+    ``tuning.chosen[name][protocol]`` and its metrics to ``tuning.best_val``; every setting
+    adds a row to ``tuning.rows``; the chosen setting's normalised scores (float32, (kept
+    customers, active products) per fold) go to the hybrid grids that need them.
+    """
+    results = []
+    for spec in ctx.cfg["grids"][name]:
+        spec = _with_runtime(spec, ctx.cfg["num_threads"], ctx.seed)
+        blend_protocols = tuple(
+            p for p in PROTOCOLS if tuning.grids and _needs_blend(tuning, name, p)
+        )
+        results.append(_validate_setting(ctx, tuning.folds, spec, blend_protocols))
+    for protocol in PROTOCOLS:
+        best = int(np.nanargmax([r[2][protocol]["ndcg"] for r in results]))
+        spec, blocks, metrics, _ = results[best]
+        tuning.chosen.setdefault(name, {})[protocol] = spec
+        tuning.best_val[(name, protocol)] = metrics[protocol]
+        tuning.rows.extend(
+            _grid_row(name, protocol, _spec_key(s), mets[protocol], i == best, round(secs, 3))
+            for i, (s, _, mets, secs) in enumerate(results)
+        )
+        if tuning.grids and _needs_blend(tuning, name, protocol):
+            for i, block in enumerate(blocks):
+                tuning.grids[(i, protocol)].add(name, block[protocol])
+
+
+def _validate_setting(
+    ctx: _Context, folds: list[dict], spec: dict, blend_protocols: tuple[str, ...]
+) -> tuple[dict, list[dict], dict, float]:
+    """Fit one setting on each fold and score the fold's validation customers.
+
+    Output: (spec, blocks, metrics, seconds): ``blocks`` per fold {protocol: normalised
+    scores, float32 (kept customers, active products)} for ``blend_protocols``; ``metrics``
+    {protocol: metrics at k, mean over folds (n_customers summed)}; ``seconds``: total fit
+    wall time over the folds.
+    """
+    blocks, per_window, seconds = [], [], 0.0
+    for fold in folds:
+        f0 = time.perf_counter()
+        model = fit_recommender(
+            spec,
+            ctx.transactions,
+            fold["start"],
+            ctx.events,
+            ctx.matrix_defaults,
+            _cache=fold["cache"],
+        )
+        seconds += time.perf_counter() - f0
+        mets, block = _evaluate_scores(model, fold["split"], ctx.k, blend_protocols)
+        per_window.append(mets)
+        blocks.append(block)
+    metrics = {p: _mean_metrics([w[p] for w in per_window]) for p in PROTOCOLS}
+    return spec, blocks, metrics, seconds
+
+
+def _grid_row(
+    model: str, protocol: str, spec: str, metrics: Mapping, chosen: bool, fit_seconds: float
+) -> dict:
+    """One validation grid row: model, protocol, spec (JSON), val_<metric>..., chosen,
+    fit_seconds (wall seconds)."""
+    return {
+        "model": model,
+        "protocol": protocol,
+        "spec": spec,
+        **{f"val_{m}": v for m, v in metrics.items()},
+        "chosen": chosen,
+        "fit_seconds": fit_seconds,
+    }
+
+
+def _hybrid_components(tuning: _Tuning, protocol: str) -> list[str]:
+    """Validated components of the hybrid for ``protocol``, in config order, without
+    duplicates ("collaborative" = the candidate with the best validation NDCG@k)."""
+    best_val = tuning.best_val
+    names = []
+    for n in tuning.blend_names[protocol]:
+        if n == "collaborative":
+            scored = [c for c in tuning.candidates if (c, protocol) in best_val]
+            if scored:
+                names.append(max(scored, key=lambda c: best_val[(c, protocol)]["ndcg"]))
+        elif (n, protocol) in best_val:
+            names.append(n)
+    return list(dict.fromkeys(names))
+
+
+def _tune_hybrid(ctx: _Context, tuning: _Tuning, protocol: str) -> None:
+    """Search the hybrid weights of ``protocol`` on the simplex grid (``weight_step``).
+
+    Each weight vector is scored by the blend grids (mean over folds); the best by validation
+    NDCG@k (first on ties) becomes ``tuning.chosen["hybrid"][protocol]`` (non-zero weights and
+    the chosen component specs). Every vector adds a row to ``tuning.rows``. No components:
+    nothing is chosen.
+    """
+    names = _hybrid_components(tuning, protocol)
+    if not names:
+        return
+    results = []
+    for weights in _weight_grid(len(names), ctx.cfg["hybrid"]["weight_step"]):
+        w = dict(zip(names, weights, strict=True))
+        per_window = [tuning.grids[(i, protocol)].metrics(w) for i in range(len(tuning.folds))]
+        results.append((w, _mean_metrics(per_window)))
+    best = int(np.nanargmax([r[1]["ndcg"] for r in results]))
+    weights = {n: w for n, w in results[best][0].items() if w > 0}
+    tuning.chosen.setdefault("hybrid", {})[protocol] = {
+        "model": "hybrid",
+        "weights": weights,
+        "components": {n: tuning.chosen[n][protocol] for n in weights},
+    }
+    tuning.best_val[("hybrid", protocol)] = results[best][1]
+    tuning.rows.extend(
+        _grid_row("hybrid", protocol, json.dumps({"weights": w}), mets, i == best, 0.0)
+        for i, (w, mets) in enumerate(results)
+    )
+
+
+def _shipped_models(models: list[str], best_val: Mapping) -> dict:
+    """{protocol: model with the best validation NDCG@k} (NaN counts as -1; first on ties)."""
     shipped = {}
     for protocol in PROTOCOLS:
         scored = [m for m in models if (m, protocol) in best_val]
         shipped[protocol] = max(
             scored, key=lambda m: np.nan_to_num(best_val[(m, protocol)]["ndcg"], nan=-1.0)
         )
+    return shipped
 
-    # ----------------------------------------------------------------- refit + holdout
-    t0 = time.perf_counter()
+
+def _evaluate_holdout(
+    ctx: _Context, cutoff: pd.Timestamp, holdout_days: int, chosen: Mapping
+) -> _Holdout:
+    """Refit each chosen spec on everything before ``cutoff`` (once per distinct spec) and
+    evaluate it on ``[cutoff, cutoff + holdout_days)`` (days) for its protocol.
+
+    Output: a :class:`_Holdout` (models, metrics, recommendations in model x protocol order).
+    """
     fit_cache: dict = {}
-    fit_matrix = cached_matrix(fit_cache, transactions, cutoff, matrix_defaults, events)
-    split = _test_sets(transactions, fit_matrix, cutoff, holdout_days)
+    fit_matrix = cached_matrix(fit_cache, ctx.transactions, cutoff, ctx.matrix_defaults,
+                               ctx.events)
+    split = _test_sets(ctx.transactions, fit_matrix, cutoff, holdout_days)
     fitted_models: dict = {}
     by_spec: dict = {}
     metrics: dict = {}
     frames = []
-    for name in models:
+    for name in ctx.models:
         for protocol in PROTOCOLS:
             if protocol not in chosen.get(name, {}):
                 continue
@@ -661,39 +830,20 @@ def evaluate_recommenders(
             key = _spec_key(spec)
             if key not in by_spec:
                 by_spec[key] = fit_recommender(
-                    spec, transactions, cutoff, events, matrix_defaults, _cache=fit_cache
+                    spec, ctx.transactions, cutoff, ctx.events, ctx.matrix_defaults,
+                    _cache=fit_cache,
                 )
             model = by_spec[key]
             fitted_models.setdefault(name, {})[protocol] = model
-            customers = split.customers[split.keep[protocol]]
-            recs = model.recommend(customers, n=k, filter_already_bought=protocol == "new_items")
-            idx = np.full((len(split.customers), k), -1, dtype=np.int64)
-            idx[split.keep[protocol]] = _to_indices(recs, customers, fit_matrix.product_ids, k)
-            metrics.setdefault(name, {})[protocol] = _metrics(idx, split, protocol, k)
+            mets, recs = _recommend_and_score(model, split, protocol, ctx.k)
+            metrics.setdefault(name, {})[protocol] = mets
             frames.append(recs.assign(model=name, protocol=protocol))
-    timings["holdout"] = round(time.perf_counter() - t0, 2)
-    timings["total"] = round(time.perf_counter() - t_start, 2)
-    columns = ["customer_id", "model", "protocol", "rank", "product_id", "score"]
     recommendations = (
-        pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+        pd.concat(frames, ignore_index=True)[_REC_COLUMNS]
+        if frames
+        else pd.DataFrame(columns=_REC_COLUMNS)
     )
-    return RecommenderEvaluation(
-        metrics=metrics,
-        recommendations=recommendations,
-        chosen_params=chosen,
-        validation=grid_rows,
-        models=fitted_models,
-        matrix_shape=tuple(fit_matrix.shape),
-        shipped=shipped,
-        k=k,
-        cutoff=str(cutoff.date()),
-        validation_cutoffs=[str(f["start"].date()) for f in folds],
-        holdout_days=int(holdout_days),
-        seed=seed,
-        config=cfg,
-        timings=timings,
-        validation_metrics={f"{m}|{p}": v for (m, p), v in best_val.items()},
-    )
+    return _Holdout(fit_matrix, fitted_models, metrics, recommendations)
 
 
 def _default_fill(matrix: InteractionMatrix) -> np.ndarray:
@@ -703,6 +853,7 @@ def _default_fill(matrix: InteractionMatrix) -> np.ndarray:
 
 # ------------------------------------------------------------------------------ MLflow
 def _flat_params(spec: Mapping, prefix: str = "") -> dict:
+    """Nested spec -> flat {"a.b.c": value} params (None logged as "None")."""
     out = {}
     for key, value in spec.items():
         name = f"{prefix}{key}"
@@ -711,6 +862,9 @@ def _flat_params(spec: Mapping, prefix: str = "") -> dict:
         else:
             out[name] = "None" if value is None else value
     return out
+
+
+_LOGGED_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "coverage")
 
 
 def log_recommender_runs(
@@ -736,18 +890,31 @@ def log_recommender_runs(
     tracker = current_tracker(tracker)
     if tracker.active_run() is None:
         raise RuntimeError("log_recommender_runs needs an active MLflow run (the parent run).")
-
-    def log_child(name: str, tags: dict, params: dict, metrics: dict, artifacts=()) -> str:
-        with tracker.start_run(name, tags=tags, nested=True) as run:
-            tracker.log_params({key: str(value) for key, value in params.items()})
-            tracker.log_metrics({key: float(value) for key, value in metrics.items()})
-            for path in artifacts:
-                tracker.log_artifact(path, artifact_path="model")
-            return run.info.run_id
-
-    k = evaluation.k
-    run_ids: dict[str, str] = {}
     grid = pd.DataFrame(evaluation.validation)
+    _log_parent(tracker, evaluation, grid)
+    run_ids: dict[str, str] = {}
+    if not grid.empty:
+        run_ids |= _log_validation_runs(tracker, grid, evaluation.k, hybrid_runs_per_protocol)
+    run_ids |= _log_final_runs(tracker, evaluation)
+    return run_ids
+
+
+def _log_child(
+    tracker, name: str, tags: dict, params: dict, metrics: dict, artifacts=()
+) -> str:
+    """One nested run: params as strings, metrics as floats, ``artifacts`` (paths) under
+    ``model/``. Returns its run id."""
+    with tracker.start_run(name, tags=tags, nested=True) as run:
+        tracker.log_params({key: str(value) for key, value in params.items()})
+        tracker.log_metrics({key: float(value) for key, value in metrics.items()})
+        for path in artifacts:
+            tracker.log_artifact(path, artifact_path="model")
+        return run.info.run_id
+
+
+def _log_parent(tracker, evaluation: RecommenderEvaluation, grid: pd.DataFrame) -> None:
+    """On the parent run: the full validation grid as ``validation_grid.csv`` and the
+    ``reco_*`` params (cutoffs, holdout days, k, matrix shape, shipped model per protocol)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "validation_grid.csv"
         grid.to_csv(path, index=False)
@@ -757,46 +924,70 @@ def log_recommender_runs(
             "reco_cutoff": evaluation.cutoff,
             "reco_validation_cutoffs": ",".join(evaluation.validation_cutoffs),
             "reco_holdout_days": evaluation.holdout_days,
-            "reco_k": k,
+            "reco_k": evaluation.k,
             "reco_matrix_shape": f"{evaluation.matrix_shape[0]}x{evaluation.matrix_shape[1]}",
             **{f"reco_shipped_{p}": m for p, m in evaluation.shipped.items()},
         }
     )
-    names = ("precision", "recall", "ndcg", "map", "hit_rate", "coverage")
 
-    # validation settings: one run per (model, spec), metrics of both protocols
-    if not grid.empty:
-        keep = []
-        for (model, _protocol), rows in grid.groupby(["model", "protocol"], sort=False):
-            if model == "hybrid":
-                rows = rows.sort_values("val_ndcg", ascending=False, kind="stable").head(
-                    hybrid_runs_per_protocol
-                )
-            keep.append(rows)
-        grid = pd.concat(keep)
-        for (model, spec), rows in grid.groupby(["model", "spec"], sort=False):
-            name = f"val-{model}-{len(run_ids)}"
-            tags = {
-                "stage": "recommender_validation",
-                "model": model,
-                "chosen": str(bool(rows["chosen"].any())).lower(),
-                **{
-                    f"chosen_{p}": str(bool(c)).lower()
-                    for p, c in zip(rows["protocol"], rows["chosen"], strict=True)
-                },
-            }
-            metrics = {}
-            for row in rows.to_dict("records"):
-                p = row["protocol"]
-                metrics |= {
-                    f"val_{m}_at_{k}_{p}": row[f"val_{m}"]
-                    for m in names
-                    if pd.notna(row[f"val_{m}"])
-                }
-                metrics[f"val_n_customers_{p}"] = row["val_n_customers"]
-            run_ids[name] = log_child(name, tags, _flat_params(json.loads(spec)), metrics)
 
-    # final models: one run per model, holdout metrics of both protocols
+def _logged_grid(grid: pd.DataFrame, hybrid_runs_per_protocol: int) -> pd.DataFrame:
+    """The validation rows that get a run: all settings of the models, and the best
+    ``hybrid_runs_per_protocol`` hybrid weight vectors per protocol (by val_ndcg, stable)."""
+    keep = []
+    for (model, _protocol), rows in grid.groupby(["model", "protocol"], sort=False):
+        if model == "hybrid":
+            rows = rows.sort_values("val_ndcg", ascending=False, kind="stable").head(
+                hybrid_runs_per_protocol
+            )
+        keep.append(rows)
+    return pd.concat(keep)
+
+
+def _log_validation_runs(
+    tracker, grid: pd.DataFrame, k: int, hybrid_runs_per_protocol: int
+) -> dict[str, str]:
+    """One run ``val-<model>-<i>`` per (model, spec) of the logged grid, with the metrics of
+    both protocols. Returns {run name: run id}."""
+    run_ids: dict[str, str] = {}
+    grid = _logged_grid(grid, hybrid_runs_per_protocol)
+    for (model, spec), rows in grid.groupby(["model", "spec"], sort=False):
+        name = f"val-{model}-{len(run_ids)}"
+        tags = {
+            "stage": "recommender_validation",
+            "model": model,
+            "chosen": str(bool(rows["chosen"].any())).lower(),
+            **{
+                f"chosen_{p}": str(bool(c)).lower()
+                for p, c in zip(rows["protocol"], rows["chosen"], strict=True)
+            },
+        }
+        metrics = _validation_run_metrics(rows, k)
+        run_ids[name] = _log_child(tracker, name, tags, _flat_params(json.loads(spec)), metrics)
+    return run_ids
+
+
+def _validation_run_metrics(rows: pd.DataFrame, k: int) -> dict:
+    """Validation metrics of one setting: ``val_<metric>_at_<k>_<protocol>`` (non-missing
+    ones) and ``val_n_customers_<protocol>``, for its rows (one per protocol)."""
+    metrics = {}
+    for row in rows.to_dict("records"):
+        p = row["protocol"]
+        metrics |= {
+            f"val_{m}_at_{k}_{p}": row[f"val_{m}"]
+            for m in _LOGGED_METRICS
+            if pd.notna(row[f"val_{m}"])
+        }
+        metrics[f"val_n_customers_{p}"] = row["val_n_customers"]
+    return metrics
+
+
+def _log_final_runs(tracker, evaluation: RecommenderEvaluation) -> dict[str, str]:
+    """One run ``final-<model>`` per model: chosen specs (``<protocol>.`` params), holdout
+    metrics of both protocols, ``shipped_<protocol>`` tags, fitted models as ``.npz``
+    artifacts. Returns {run name: run id}."""
+    k = evaluation.k
+    run_ids: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for model, by_protocol in evaluation.metrics.items():
             name = f"final-{model}"
@@ -810,14 +1001,22 @@ def log_recommender_runs(
                 params |= _flat_params(spec, f"{protocol}.")
             metrics = {}
             for protocol, vals in by_protocol.items():
-                metrics |= {f"{m}_at_{k}_{protocol}": vals[m] for m in names if pd.notna(vals[m])}
+                metrics |= {
+                    f"{m}_at_{k}_{protocol}": vals[m] for m in _LOGGED_METRICS if pd.notna(vals[m])
+                }
                 metrics[f"n_customers_{protocol}"] = vals["n_customers"]
-            paths, saved = [], set()
-            fitted_models = evaluation.models.get(model, {})
-            for fitted in fitted_models.values():
-                if id(fitted) not in saved:
-                    saved.add(id(fitted))
-                    protocols = "_".join(p for p, f in fitted_models.items() if f is fitted)
-                    paths.append(fitted.save(Path(tmp) / f"{model}_{protocols}.npz"))
-            run_ids[name] = log_child(name, tags, params, metrics, paths)
+            paths = _save_fitted(evaluation.models.get(model, {}), model, Path(tmp))
+            run_ids[name] = _log_child(tracker, name, tags, params, metrics, paths)
     return run_ids
+
+
+def _save_fitted(fitted_models: Mapping, model: str, directory: Path) -> list:
+    """Save each distinct fitted model of ``{protocol: model}`` once, as
+    ``<model>_<protocols joined by _>.npz`` in ``directory``. Returns the saved paths."""
+    paths, saved = [], set()
+    for fitted in fitted_models.values():
+        if id(fitted) not in saved:
+            saved.add(id(fitted))
+            protocols = "_".join(p for p, f in fitted_models.items() if f is fitted)
+            paths.append(fitted.save(directory / f"{model}_{protocols}.npz"))
+    return paths

@@ -140,24 +140,19 @@ class PreparedTransactions:
     data_start: pd.Timestamp
 
 
-def prepare_transactions(
-    transactions: pd.DataFrame,
-    returns: pd.DataFrame | None = None,
-    events: pd.DataFrame | None = None,
-    customers: pd.DataFrame | None = None,
-) -> PreparedTransactions:
-    """Aggregate order lines to orders once (see ``PreparedTransactions``)."""
-    _check_transactions(transactions)
-    tx = transactions
-    if tx.empty:
-        raise DataError(
-            "transactions: the table is empty; behavioural features need at least one order."
-        )
+def _purchase_lines(tx: pd.DataFrame) -> pd.DataFrame:
+    """Purchase lines in the canonical types used by every feature.
+
+    ``tx``: checked canonical purchase lines. Returns a frame with the index of ``tx`` and
+    the columns ``customer_id`` (string), ``order_id`` (string, see ``_order_key``), ``day``
+    (datetime64[ns], the purchase day at midnight), ``units`` (float64, NaN without a
+    ``quantity`` column) and ``value`` (float64, currency).
+    """
     day = tx["timestamp"].dt.floor("D").astype("datetime64[ns]")
     customer = tx["customer_id"].astype("string")
     order = _order_key(tx, day)
     quantity = tx["quantity"] if "quantity" in tx else pd.Series(np.nan, index=tx.index)
-    lines = pd.DataFrame(
+    return pd.DataFrame(
         {
             "customer_id": customer,
             "order_id": order,
@@ -166,6 +161,15 @@ def prepare_transactions(
             "value": tx["amount"].astype("float64"),
         }
     )
+
+
+def _orders_from_lines(lines: pd.DataFrame) -> pd.DataFrame:
+    """One row per (customer, order, day) from ``_purchase_lines`` output.
+
+    Returns columns ``customer_id``, ``order_id``, ``day``, ``n_lines`` (float64, lines in the
+    order), ``units`` (float64, sum) and ``value`` (float64, currency, sum), in order of first
+    appearance.
+    """
     # the day is part of the order key, so an order id that (wrongly) spans the cutoff can
     # never carry lines from at/after the cutoff into features
     orders = (
@@ -178,72 +182,133 @@ def prepare_transactions(
         .reset_index()
     )
     orders["n_lines"] = orders["n_lines"].astype("float64")
+    return orders
 
-    first_product_day = None
-    if "product_id" in tx and tx["product_id"].notna().any():
-        pairs = pd.DataFrame(
-            {"customer_id": customer, "product_id": tx["product_id"].astype("string"), "day": day}
-        ).dropna(subset=["product_id"])
-        first_product_day = pairs.groupby(["customer_id", "product_id"], sort=False, observed=True)[
-            "day"
-        ].min()
-        first_product_day = first_product_day.reset_index()
 
-    country = None
-    if "country" in tx and tx["country"].notna().any():
-        country = pd.DataFrame(
-            {"customer_id": customer, "country": tx["country"].astype("string"), "day": day}
-        ).dropna(subset=["country"])
+def _first_product_day(tx: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame | None:
+    """First purchase day of each (customer, product) pair.
 
-    prepared_returns = None
-    if returns is not None and not returns.empty:
-        _check_transactions(returns)
-        rday = returns["timestamp"].dt.floor("D").astype("datetime64[ns]")
-        prepared_returns = pd.DataFrame(
-            {
-                "customer_id": returns["customer_id"].astype("string"),
-                "order_id": _order_key(returns, rday),
-                "day": rday,
-                "value": returns["amount"].astype("float64").abs(),
-            }
-        ).dropna(subset=["customer_id", "day"])
+    ``tx``: purchase lines; ``lines``: their ``_purchase_lines`` (same index). Returns columns
+    ``customer_id``, ``product_id`` (string) and ``day`` (datetime64[ns]), one row per pair;
+    None when the shop has no ``product_id`` values.
+    """
+    if "product_id" not in tx or not tx["product_id"].notna().any():
+        return None
+    pairs = pd.DataFrame(
+        {
+            "customer_id": lines["customer_id"],
+            "product_id": tx["product_id"].astype("string"),
+            "day": lines["day"],
+        }
+    ).dropna(subset=["product_id"])
+    first = pairs.groupby(["customer_id", "product_id"], sort=False, observed=True)["day"].min()
+    return first.reset_index()
 
-    prepared_events = None
-    if events is not None and not events.empty:
-        require_columns(
-            events,
-            ("customer_id", "timestamp", "event_type"),
-            "events",
-            "events need customer_id, timestamp and event_type (see "
-            "scoring.data.schema.EVENT_COLUMNS).",
+
+def _country_lines(tx: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame | None:
+    """Country of every purchase line with one.
+
+    ``tx``: purchase lines; ``lines``: their ``_purchase_lines`` (same index). Returns columns
+    ``customer_id``, ``country`` (string) and ``day`` (datetime64[ns]), one row per line with
+    a country; None when the shop has no ``country`` values.
+    """
+    if "country" not in tx or not tx["country"].notna().any():
+        return None
+    return pd.DataFrame(
+        {
+            "customer_id": lines["customer_id"],
+            "country": tx["country"].astype("string"),
+            "day": lines["day"],
+        }
+    ).dropna(subset=["country"])
+
+
+def _prepare_returns(returns: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Cancellation/return lines as (customer, order, day, value).
+
+    ``returns``: canonical lines (negative quantities/amounts) or None. Returns columns
+    ``customer_id`` and ``order_id`` (string), ``day`` (datetime64[ns]) and ``value``
+    (float64, absolute currency), rows without customer or day dropped; None when there are
+    no returns.
+    """
+    if returns is None or returns.empty:
+        return None
+    _check_transactions(returns)
+    rday = returns["timestamp"].dt.floor("D").astype("datetime64[ns]")
+    return pd.DataFrame(
+        {
+            "customer_id": returns["customer_id"].astype("string"),
+            "order_id": _order_key(returns, rday),
+            "day": rday,
+            "value": returns["amount"].astype("float64").abs(),
+        }
+    ).dropna(subset=["customer_id", "day"])
+
+
+def _prepare_events(events: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Behavioural events as (customer, event_type, day).
+
+    ``events``: canonical events or None. Returns columns ``customer_id``, ``event_type``
+    (string) and ``day`` (datetime64[ns]), incomplete rows dropped; None without events.
+    """
+    if events is None or events.empty:
+        return None
+    require_columns(
+        events,
+        ("customer_id", "timestamp", "event_type"),
+        "events",
+        "events need customer_id, timestamp and event_type (see "
+        "scoring.data.schema.EVENT_COLUMNS).",
+    )
+    return pd.DataFrame(
+        {
+            "customer_id": events["customer_id"].astype("string"),
+            "event_type": events["event_type"].astype("string"),
+            "day": events["timestamp"].dt.floor("D").astype("datetime64[ns]"),
+        }
+    ).dropna()
+
+
+def _prepare_customers(customers: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Profile table indexed by ``customer_id`` (string), first row per customer kept.
+
+    ``customers``: canonical profile table or None. Returns the same columns minus
+    ``customer_id``; None without a profile table.
+    """
+    if customers is None or customers.empty:
+        return None
+    require_columns(
+        customers,
+        ("customer_id",),
+        "customers",
+        "the profile table needs one row per customer keyed by customer_id.",
+    )
+    prepared = customers.drop_duplicates("customer_id").copy()
+    prepared["customer_id"] = prepared["customer_id"].astype("string")
+    return prepared.set_index("customer_id")
+
+
+def prepare_transactions(
+    transactions: pd.DataFrame,
+    returns: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
+    customers: pd.DataFrame | None = None,
+) -> PreparedTransactions:
+    """Aggregate order lines to orders once (see ``PreparedTransactions``)."""
+    _check_transactions(transactions)
+    if transactions.empty:
+        raise DataError(
+            "transactions: the table is empty; behavioural features need at least one order."
         )
-        prepared_events = pd.DataFrame(
-            {
-                "customer_id": events["customer_id"].astype("string"),
-                "event_type": events["event_type"].astype("string"),
-                "day": events["timestamp"].dt.floor("D").astype("datetime64[ns]"),
-            }
-        ).dropna()
-
-    prepared_customers = None
-    if customers is not None and not customers.empty:
-        require_columns(
-            customers,
-            ("customer_id",),
-            "customers",
-            "the profile table needs one row per customer keyed by customer_id.",
-        )
-        prepared_customers = customers.drop_duplicates("customer_id").copy()
-        prepared_customers["customer_id"] = prepared_customers["customer_id"].astype("string")
-        prepared_customers = prepared_customers.set_index("customer_id")
-
+    lines = _purchase_lines(transactions)
+    orders = _orders_from_lines(lines)
     return PreparedTransactions(
         orders=orders,
-        first_product_day=first_product_day,
-        country=country,
-        returns=prepared_returns,
-        events=prepared_events,
-        customers=prepared_customers,
+        first_product_day=_first_product_day(transactions, lines),
+        country=_country_lines(transactions, lines),
+        returns=_prepare_returns(returns),
+        events=_prepare_events(events),
+        customers=_prepare_customers(customers),
         data_start=orders["day"].min(),
     )
 
@@ -259,23 +324,31 @@ def _in_season(age: np.ndarray, horizon_days: int) -> np.ndarray:
     return np.mod(-age, DAYS_PER_YEAR) < horizon_days
 
 
-def _features_at(
-    prepared: PreparedTransactions,
-    cutoff: pd.Timestamp,
-    windows: Sequence[int],
-    horizon_days: int | None,
-    event_windows: Sequence[int],
-) -> pd.DataFrame:
+def _orders_before(prepared: PreparedTransactions, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """Orders with ``day < cutoff``, with their ``age`` (int64 days, 1 = the day before).
+
+    Raises ``DataError`` when there is none.
+    """
     orders = prepared.orders.loc[prepared.orders["day"] < cutoff]
     if orders.empty:
         raise DataError(
             f"transactions: no order before the cutoff {cutoff.date()}; the data starts "
             f"{prepared.data_start.date()}. Choose a later cutoff."
         )
-    age = _age(orders["day"], cutoff)
-    orders = orders.assign(age=age)
-    grouped = orders.groupby("customer_id", sort=True, observed=True)
+    return orders.assign(age=_age(orders["day"], cutoff))
 
+
+def _totals(orders: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """Totals and basket averages per customer: the first columns of the feature table.
+
+    ``orders``: ``_orders_before`` output. Returns a float64 frame indexed by ``customer_id``
+    (string, sorted) with ``n_orders``, ``revenue_total`` (currency), ``days_since_last_order``,
+    ``tenure_days`` (days, to the as-of day ``cutoff - 1 day``), ``lines_per_order``,
+    ``units_per_order`` (NaN without quantities), ``value_per_order``, ``max_order_value``,
+    ``first_order_value`` (currency), ``revenue_per_tenure_day`` and ``orders_per_tenure_day``
+    (per ``tenure_days + 1`` days).
+    """
+    grouped = orders.groupby("customer_id", sort=True, observed=True)
     features = grouped.agg(
         n_orders=("value", "size"),
         revenue_total=("value", "sum"),
@@ -287,8 +360,7 @@ def _features_at(
     # recency and tenure: the one definition (features.activity), to the as-of day
     span = grouped["day"].agg(["min", "max"])
     activity = recency_and_tenure(span["min"], span["max"], cutoff - pd.Timedelta(days=1))
-    features.insert(2, "days_since_last_order", activity["days_since_last_order"].astype(
-        "float64"))
+    features.insert(2, "days_since_last_order", activity["days_since_last_order"].astype("float64"))
     features.insert(3, "tenure_days", activity["tenure_days"].astype("float64"))
     features.index = features.index.astype("string")
     features.index.name = "customer_id"
@@ -302,43 +374,79 @@ def _features_at(
     exposure = features["tenure_days"] + 1  # days of history, the first order's day included
     features["revenue_per_tenure_day"] = features["revenue_total"] / exposure
     features["orders_per_tenure_day"] = features["n_orders"] / exposure
+    return features
 
-    # windows and trend: one indicator column per window, summed per customer
-    windows = sorted({int(w) for w in windows})
+
+def _window_sums(orders: pd.DataFrame, windows: list[int]) -> pd.DataFrame | None:
+    """Orders and revenue per customer in each window and in the window before it.
+
+    ``orders``: ``_orders_before`` output; ``windows``: sorted distinct lengths in days.
+    Returns a float64 frame indexed by ``customer_id`` (string) with ``orders_<w>d`` and
+    ``revenue_<w>d`` (age <= w) for every ``w`` and, when ``2w`` is within the largest window,
+    ``orders_prev_<w>d`` and ``_revenue_prev_<w>d`` (age in ``(w, 2w]``); None without windows.
+    """
+    age = orders["age"].to_numpy()
+    value = orders["value"].to_numpy()
     largest = max(windows) if windows else 0
     window_columns: dict[str, np.ndarray] = {}
     for w in windows:
         inside = age <= w
         window_columns[f"orders_{w}d"] = inside.astype("float64")
-        window_columns[f"revenue_{w}d"] = np.where(inside, orders["value"].to_numpy(), 0.0)
+        window_columns[f"revenue_{w}d"] = np.where(inside, value, 0.0)
         if 2 * w <= largest:
             previous = (age > w) & (age <= 2 * w)
             window_columns[f"orders_prev_{w}d"] = previous.astype("float64")
-            window_columns[f"_revenue_prev_{w}d"] = np.where(
-                previous, orders["value"].to_numpy(), 0.0
-            )
-    if window_columns:
-        sums = (
-            pd.DataFrame(window_columns, index=orders.index)
-            .groupby(orders["customer_id"].to_numpy())
-            .sum()
-        )
-        sums.index = sums.index.astype("string")
-        for name in sums.columns:
-            if not name.startswith("_"):
-                features[name] = sums[name]
-        for w in windows:
-            if f"_revenue_prev_{w}d" in sums:
-                features[f"revenue_trend_{w}d"] = np.log1p(sums[f"revenue_{w}d"]) - np.log1p(
-                    sums[f"_revenue_prev_{w}d"]
-                )
+            window_columns[f"_revenue_prev_{w}d"] = np.where(previous, value, 0.0)
+    if not window_columns:
+        return None
+    sums = (
+        pd.DataFrame(window_columns, index=orders.index)
+        .groupby(orders["customer_id"].to_numpy())
+        .sum()
+    )
+    sums.index = sums.index.astype("string")
+    return sums
 
-    # purchase days and gaps between them
-    days = (
+
+def _add_windows(features: pd.DataFrame, orders: pd.DataFrame, windows: Sequence[int]) -> None:
+    """Add the window counts and revenue trends to ``features`` (in place).
+
+    ``windows``: lengths in days. Adds the public columns of ``_window_sums`` (orders and
+    revenue per window, ``orders_prev_<w>d``) then ``revenue_trend_<w>d`` =
+    ``log1p(revenue_<w>d) - log1p(revenue in (w, 2w])`` (float64).
+    """
+    windows = sorted({int(w) for w in windows})
+    sums = _window_sums(orders, windows)
+    if sums is None:
+        return
+    for name in sums.columns:
+        if not name.startswith("_"):
+            features[name] = sums[name]
+    for w in windows:
+        if f"_revenue_prev_{w}d" in sums:
+            features[f"revenue_trend_{w}d"] = np.log1p(sums[f"revenue_{w}d"]) - np.log1p(
+                sums[f"_revenue_prev_{w}d"]
+            )
+
+
+def _purchase_days(orders: pd.DataFrame) -> pd.DataFrame:
+    """One row per (customer, purchase day), sorted, with columns ``customer_id``, ``day``
+    and ``age`` (int64 days before the cutoff)."""
+    return (
         orders.groupby(["customer_id", "day"], sort=True, observed=True)["age"]
         .first()
         .reset_index()
     )
+
+
+def _add_gaps(features: pd.DataFrame, days: pd.DataFrame) -> None:
+    """Add ``n_purchase_days`` and the gaps between purchase days to ``features`` (in place).
+
+    ``days``: ``_purchase_days`` output. Adds float64 columns ``n_purchase_days``,
+    ``gap_mean_days``, ``gap_std_days`` (population), ``gap_last_days``, ``gap_max_days``
+    (days, NaN for one purchase day) and ``recency_over_mean_gap`` (days from the last order
+    to the cutoff / mean gap).
+    """
     features["n_purchase_days"] = (
         days.groupby("customer_id", observed=True).size().astype("float64")
     )
@@ -353,128 +461,202 @@ def _features_at(
         (features["days_since_last_order"] + 1) / features["gap_mean_days"]
     )
 
-    # products
-    if prepared.first_product_day is not None:
-        products = prepared.first_product_day.loc[prepared.first_product_day["day"] < cutoff]
-        features["n_products"] = products.groupby("customer_id", observed=True).size()
-        features["n_products"] = features["n_products"].fillna(0.0).astype("float64")
-        features["products_per_order"] = features["n_products"] / features["n_orders"]
-    else:
+
+def _add_products(
+    features: pd.DataFrame, first_product_day: pd.DataFrame | None, cutoff: pd.Timestamp
+) -> None:
+    """Add ``n_products`` (distinct products bought before the cutoff) and
+    ``products_per_order`` (float64) to ``features`` (in place); NaN without products."""
+    if first_product_day is None:
         features["n_products"] = np.nan
         features["products_per_order"] = np.nan
+        return
+    products = first_product_day.loc[first_product_day["day"] < cutoff]
+    features["n_products"] = products.groupby("customer_id", observed=True).size()
+    features["n_products"] = features["n_products"].fillna(0.0).astype("float64")
+    features["products_per_order"] = features["n_products"] / features["n_orders"]
 
-    # returns and cancellations
-    if prepared.returns is not None:
-        returned = prepared.returns.loc[prepared.returns["day"] < cutoff]
-        returned_grouped = returned.groupby("customer_id", observed=True)
-        features["n_returned_lines"] = returned_grouped.size().reindex(features.index).fillna(0.0)
-        features["returned_value"] = (
-            returned_grouped["value"].sum().reindex(features.index).fillna(0.0)
-        )
-        cancelled_orders = returned_grouped["order_id"].nunique().reindex(features.index).fillna(0)
-        features["returned_value_share"] = features["returned_value"] / (
-            features["revenue_total"] + features["returned_value"]
-        )
-        features["cancelled_order_share"] = cancelled_orders / (
-            features["n_orders"] + cancelled_orders
-        )
 
-    # country: most frequent country of the customer's lines before the cutoff
-    if prepared.country is not None:
-        lines = prepared.country.loc[prepared.country["day"] < cutoff]
-        counts = lines.groupby(["customer_id", "country"], observed=True).size().rename("n")
-        counts = counts.reset_index().sort_values(
-            ["customer_id", "n", "country"], ascending=[True, False, True], kind="stable"
+def _add_returns(features: pd.DataFrame, returns: pd.DataFrame, cutoff: pd.Timestamp) -> None:
+    """Add the return and cancellation features to ``features`` (in place).
+
+    ``returns``: ``PreparedTransactions.returns``. Adds ``n_returned_lines``,
+    ``returned_value`` (absolute currency), ``returned_value_share`` and
+    ``cancelled_order_share`` (see the module docstring), using returns before ``cutoff``.
+    """
+    returned = returns.loc[returns["day"] < cutoff]
+    returned_grouped = returned.groupby("customer_id", observed=True)
+    features["n_returned_lines"] = returned_grouped.size().reindex(features.index).fillna(0.0)
+    features["returned_value"] = returned_grouped["value"].sum().reindex(features.index).fillna(0.0)
+    cancelled_orders = returned_grouped["order_id"].nunique().reindex(features.index).fillna(0)
+    features["returned_value_share"] = features["returned_value"] / (
+        features["revenue_total"] + features["returned_value"]
+    )
+    features["cancelled_order_share"] = cancelled_orders / (features["n_orders"] + cancelled_orders)
+
+
+def _add_country(features: pd.DataFrame, country: pd.DataFrame, cutoff: pd.Timestamp) -> None:
+    """Add ``country`` (categorical): the most frequent country of the customer's lines
+    before ``cutoff`` (ties: alphabetical first), to ``features`` (in place)."""
+    lines = country.loc[country["day"] < cutoff]
+    counts = lines.groupby(["customer_id", "country"], observed=True).size().rename("n")
+    counts = counts.reset_index().sort_values(
+        ["customer_id", "n", "country"], ascending=[True, False, True], kind="stable"
+    )
+    mode = counts.drop_duplicates("customer_id").set_index("customer_id")["country"]
+    features["country"] = mode.reindex(features.index).astype("category")
+
+
+def _add_same_window_last_year(
+    features: pd.DataFrame,
+    orders: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    horizon: int,
+    data_start: pd.Timestamp,
+) -> None:
+    """Add ``orders_same_window_last_year`` and ``revenue_same_window_last_year`` (orders in
+    ``[cutoff - 365, cutoff - 365 + horizon)`` days; NaN when ``data_start`` is after that
+    window starts) to ``features`` (in place)."""
+    start_last_year = cutoff - pd.Timedelta(days=DAYS_PER_YEAR)
+    end_last_year = start_last_year + pd.Timedelta(days=horizon)
+    last_year = (orders["day"] >= start_last_year) & (orders["day"] < end_last_year)
+    if data_start <= start_last_year:
+        lag = orders.loc[last_year].groupby("customer_id", observed=True)["value"]
+        features["orders_same_window_last_year"] = lag.size().reindex(features.index).fillna(0)
+        features["revenue_same_window_last_year"] = lag.sum().reindex(features.index).fillna(0.0)
+    else:
+        features["orders_same_window_last_year"] = np.nan
+        features["revenue_same_window_last_year"] = np.nan
+
+
+def _add_season_rates(features: pd.DataFrame, days: pd.DataFrame, horizon: int) -> None:
+    """Add the in/off-season purchase-day rates to ``features`` (in place).
+
+    ``days``: ``_purchase_days`` output; ``horizon``: length of the coming window in days.
+    Adds ``in_season_order_rate`` / ``off_season_order_rate`` (purchase days per day of
+    exposure in / out of season, NaN without such exposure) and ``in_season_order_share``.
+    Needs ``tenure_days`` and ``n_purchase_days`` in ``features``.
+    """
+    in_season = _in_season(days["age"].to_numpy(), horizon)
+    season_days = (
+        pd.Series(in_season.astype("float64"), index=days.index)
+        .groupby(days["customer_id"].to_numpy())
+        .sum()
+    )
+    season_days.index = season_days.index.astype("string")
+    # exposure: days 1..tenure before the cutoff that are / are not in season
+    max_age = int(features["tenure_days"].max()) + 1  # ages count to the cutoff
+    cumulative = np.concatenate([[0], np.cumsum(_in_season(np.arange(1, max_age + 1), horizon))])
+    tenure = features["tenure_days"].to_numpy(dtype="int64") + 1
+    in_exposure = cumulative[tenure].astype("float64")
+    off_exposure = tenure - in_exposure
+    in_count = season_days.reindex(features.index).to_numpy()
+    off_count = features["n_purchase_days"].to_numpy() - in_count
+    with np.errstate(divide="ignore", invalid="ignore"):
+        features["in_season_order_rate"] = np.where(in_exposure > 0, in_count / in_exposure, np.nan)
+        features["off_season_order_rate"] = np.where(
+            off_exposure > 0, off_count / off_exposure, np.nan
         )
-        mode = counts.drop_duplicates("customer_id").set_index("customer_id")["country"]
-        features["country"] = mode.reindex(features.index).astype("category")
+    features["in_season_order_share"] = in_count / features["n_purchase_days"].to_numpy()
 
-    # seasonality of the coming window
-    if horizon_days is not None:
-        horizon = int(horizon_days)
-        start_last_year = cutoff - pd.Timedelta(days=DAYS_PER_YEAR)
-        end_last_year = start_last_year + pd.Timedelta(days=horizon)
-        last_year = (orders["day"] >= start_last_year) & (orders["day"] < end_last_year)
-        if prepared.data_start <= start_last_year:
-            lag = orders.loc[last_year].groupby("customer_id", observed=True)["value"]
-            features["orders_same_window_last_year"] = lag.size().reindex(features.index).fillna(0)
-            features["revenue_same_window_last_year"] = (
-                lag.sum().reindex(features.index).fillna(0.0)
-            )
-        else:
-            features["orders_same_window_last_year"] = np.nan
-            features["revenue_same_window_last_year"] = np.nan
-        in_season = _in_season(days["age"].to_numpy(), horizon)
-        season_days = (
-            pd.Series(in_season.astype("float64"), index=days.index)
-            .groupby(days["customer_id"].to_numpy())
-            .sum()
+
+def _event_indicators(
+    events: pd.DataFrame, cutoff: pd.Timestamp, event_windows: Sequence[int]
+) -> pd.DataFrame:
+    """Per-event indicator table (index of ``events``, all before ``cutoff``).
+
+    For each event type (sorted): float64 ``<type>_<w>d`` (1 when the event has the type and
+    age <= w days) for ``w`` in ``event_windows``, then ``_age_<type>`` (age in days where
+    the event has the type, inf elsewhere).
+    """
+    event_age = _age(events["day"], cutoff)
+    event_columns: dict[str, np.ndarray] = {}
+    for event_type in sorted(events["event_type"].unique()):
+        is_type = (events["event_type"] == event_type).to_numpy()
+        for w in event_windows:
+            event_columns[f"{event_type}_{w}d"] = (is_type & (event_age <= w)).astype("float64")
+        event_columns[f"_age_{event_type}"] = np.where(is_type, event_age, np.inf)
+    return pd.DataFrame(event_columns, index=events.index)
+
+
+def _add_event_features(
+    features: pd.DataFrame,
+    events: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    event_windows: Sequence[int],
+) -> None:
+    """Add ``<event_type>_<w>d`` counts (0 when none) and ``days_since_last_<event_type>``
+    (days, NaN when never) from events before ``cutoff`` to ``features`` (in place)."""
+    events = events.loc[events["day"] < cutoff]
+    if events.empty:
+        return
+    table = _event_indicators(events, cutoff, event_windows)
+    by_customer = table.groupby(events["customer_id"].to_numpy())
+    counts = by_customer[[c for c in table.columns if not c.startswith("_")]].sum()
+    last = by_customer[[c for c in table.columns if c.startswith("_")]].min()
+    counts.index = counts.index.astype("string")
+    last.index = last.index.astype("string")
+    for name in counts.columns:
+        features[name] = counts[name].reindex(features.index).fillna(0.0)
+    for name in last.columns:
+        value = last[name].reindex(features.index).replace(np.inf, np.nan)
+        features["days_since_last_" + name.removeprefix("_age_")] = value
+
+
+def _add_profile(features: pd.DataFrame, customers: pd.DataFrame, cutoff: pd.Timestamp) -> None:
+    """Add the profile columns present in ``customers`` to ``features`` (in place):
+    ``gender`` (categorical), ``email_opt_in`` (float64 0/1) and ``days_since_signup``
+    (days, NaN when the signup is at/after ``cutoff`` or unknown)."""
+    profile = customers.reindex(features.index)
+    if "gender" in profile:
+        features["gender"] = profile["gender"].astype("string").astype("category")
+    if "email_opt_in" in profile:
+        features["email_opt_in"] = (
+            profile["email_opt_in"].astype("boolean").astype("Float64").astype("float64")
         )
-        season_days.index = season_days.index.astype("string")
-        # exposure: days 1..tenure before the cutoff that are / are not in season
-        max_age = int(features["tenure_days"].max()) + 1  # ages count to the cutoff
-        cumulative = np.concatenate(
-            [[0], np.cumsum(_in_season(np.arange(1, max_age + 1), horizon))]
-        )
-        tenure = features["tenure_days"].to_numpy(dtype="int64") + 1
-        in_exposure = cumulative[tenure].astype("float64")
-        off_exposure = tenure - in_exposure
-        in_count = season_days.reindex(features.index).to_numpy()
-        off_count = features["n_purchase_days"].to_numpy() - in_count
-        with np.errstate(divide="ignore", invalid="ignore"):
-            features["in_season_order_rate"] = np.where(
-                in_exposure > 0, in_count / in_exposure, np.nan
-            )
-            features["off_season_order_rate"] = np.where(
-                off_exposure > 0, off_count / off_exposure, np.nan
-            )
-        features["in_season_order_share"] = in_count / features["n_purchase_days"].to_numpy()
+    if "signup_at" in profile:
+        signup = pd.to_datetime(profile["signup_at"]).dt.floor("D")
+        since = (cutoff - signup) // pd.Timedelta(days=1)
+        features["days_since_signup"] = since.where(signup < cutoff).astype("float64")
 
-    # behavioural events
-    if prepared.events is not None:
-        events = prepared.events.loc[prepared.events["day"] < cutoff]
-        if not events.empty:
-            event_age = _age(events["day"], cutoff)
-            event_columns: dict[str, np.ndarray] = {}
-            for event_type in sorted(events["event_type"].unique()):
-                is_type = (events["event_type"] == event_type).to_numpy()
-                for w in event_windows:
-                    event_columns[f"{event_type}_{w}d"] = (is_type & (event_age <= w)).astype(
-                        "float64"
-                    )
-                event_columns[f"_age_{event_type}"] = np.where(is_type, event_age, np.inf)
-            table = pd.DataFrame(event_columns, index=events.index)
-            by_customer = table.groupby(events["customer_id"].to_numpy())
-            counts = by_customer[[c for c in table.columns if not c.startswith("_")]].sum()
-            last = by_customer[[c for c in table.columns if c.startswith("_")]].min()
-            counts.index = counts.index.astype("string")
-            last.index = last.index.astype("string")
-            for name in counts.columns:
-                features[name] = counts[name].reindex(features.index).fillna(0.0)
-            for name in last.columns:
-                value = last[name].reindex(features.index).replace(np.inf, np.nan)
-                features["days_since_last_" + name.removeprefix("_age_")] = value
 
-    # profile
-    if prepared.customers is not None:
-        profile = prepared.customers.reindex(features.index)
-        if "gender" in profile:
-            features["gender"] = profile["gender"].astype("string").astype("category")
-        if "email_opt_in" in profile:
-            features["email_opt_in"] = (
-                profile["email_opt_in"].astype("boolean").astype("Float64").astype("float64")
-            )
-        if "signup_at" in profile:
-            signup = pd.to_datetime(profile["signup_at"]).dt.floor("D")
-            since = (cutoff - signup) // pd.Timedelta(days=1)
-            features["days_since_signup"] = since.where(signup < cutoff).astype("float64")
-
-    # rank among the customers at this cutoff (scale-free across cutoffs with different
-    # history lengths and seasons)
+def _add_percentiles(features: pd.DataFrame) -> None:
+    """Add ``<column>_pct`` (average percentile rank in (0, 1] among the customers of this
+    cutoff) for every non-empty column of ``RELATIVE_FEATURES`` (in place): scale-free across
+    cutoffs with different history lengths and seasons."""
     for column in RELATIVE_FEATURES:
         if column in features and features[column].notna().any():
             features[f"{column}_pct"] = features[column].rank(pct=True, method="average")
 
+
+def _features_at(
+    prepared: PreparedTransactions,
+    cutoff: pd.Timestamp,
+    windows: Sequence[int],
+    horizon_days: int | None,
+    event_windows: Sequence[int],
+) -> pd.DataFrame:
+    """Feature table at one midnight ``cutoff`` (see ``behavioural_features``): one row per
+    customer with an order before it, the column groups in the module docstring's order."""
+    orders = _orders_before(prepared, cutoff)
+    features = _totals(orders, cutoff)
+    _add_windows(features, orders, windows)
+    days = _purchase_days(orders)
+    _add_gaps(features, days)
+    _add_products(features, prepared.first_product_day, cutoff)
+    if prepared.returns is not None:
+        _add_returns(features, prepared.returns, cutoff)
+    if prepared.country is not None:
+        _add_country(features, prepared.country, cutoff)
+    if horizon_days is not None:
+        horizon = int(horizon_days)
+        _add_same_window_last_year(features, orders, cutoff, horizon, prepared.data_start)
+        _add_season_rates(features, days, horizon)
+    if prepared.events is not None:
+        _add_event_features(features, prepared.events, cutoff, event_windows)
+    if prepared.customers is not None:
+        _add_profile(features, prepared.customers, cutoff)
+    _add_percentiles(features)
     return features
 
 

@@ -125,7 +125,9 @@ def rfm_summary(
     """
     end = _day_number(observation_end)
     groups = _customer_days(transactions, None, end, value_col)
-    last_index = np.append(groups.start[1:], len(groups.day)) - 1
+    # no customer before the end: an empty table (callers say what that means for them)
+    last_index = (np.append(groups.start[1:], len(groups.day)) - 1 if len(groups.start)
+                  else np.zeros(0, dtype=np.int64))
     first = groups.day[groups.start]
     frequency = groups.n_days - 1
     repeat_value = (np.add.reduceat(groups.value, groups.start) - groups.value[groups.start]

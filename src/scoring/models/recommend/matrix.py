@@ -252,14 +252,72 @@ def build_interaction_matrix(
     -------
     InteractionMatrix
     """
-    if weighting not in WEIGHTINGS:
-        raise DataError(f"weighting={weighting!r} is not one of {WEIGHTINGS}.")
-    if half_life_days is not None and not half_life_days > 0:
-        raise DataError(f"half_life_days={half_life_days!r} must be > 0 (days) or None.")
+    _check_settings(weighting, half_life_days)
     _check_transactions(transactions)
     cutoff = pd.Timestamp(cutoff).normalize()
     event_weights = dict(DEFAULT_EVENT_WEIGHTS if event_weights is None else event_weights)
 
+    tx = _purchases_before(transactions, cutoff, catalogue)
+    tx, product_codes, product_ids = _product_codes(tx, catalogue)
+    customer_codes, customer_ids = pd.factorize(tx["customer_id"].astype("string"), sort=True)
+    customer_ids = np.asarray(customer_ids, dtype=str)
+    age = _day_index(tx["timestamp"], cutoff)
+    cells = _cells(tx, customer_codes, product_codes, age, half_life_days)
+    shape = (len(customer_ids), len(product_ids))
+    weights, order_counts, days_since = _cell_matrices(cells, weighting, half_life_days, shape)
+
+    if events is not None and len(events):
+        weights, order_counts, days_since, customer_ids = _with_events(
+            (weights, order_counts, days_since),
+            customer_ids,
+            product_ids,
+            events,
+            cutoff,
+            event_weights,
+            half_life_days,
+        )
+    weights, length_norm = _transform_weights(weights, weighting, bm25_k1, bm25_b, bm25_length_norm)
+    product_age, active = _product_activity(
+        product_codes, age, len(product_ids), discontinued_after_days
+    )
+    return InteractionMatrix(
+        user_items=weights,
+        order_counts=order_counts,
+        days_since_last_purchase=days_since,
+        customer_ids=customer_ids,
+        product_ids=product_ids,
+        product_names=_last_product_names(tx, product_codes, len(product_ids)),
+        product_days_since_last_sale=product_age,
+        active_products=active,
+        cutoff=cutoff,
+        settings={
+            "weighting": weighting,
+            "half_life_days": half_life_days,
+            "event_weights": event_weights if events is not None else None,
+            "discontinued_after_days": discontinued_after_days,
+            "bm25_k1": bm25_k1,
+            "bm25_b": bm25_b,
+        },
+        bm25_length_norm=length_norm,
+    )
+
+
+def _check_settings(weighting: str, half_life_days: float | None) -> None:
+    """Raise ``DataError`` for an unknown ``weighting`` or a non-positive half-life (days)."""
+    if weighting not in WEIGHTINGS:
+        raise DataError(f"weighting={weighting!r} is not one of {WEIGHTINGS}.")
+    if half_life_days is not None and not half_life_days > 0:
+        raise DataError(f"half_life_days={half_life_days!r} must be > 0 (days) or None.")
+
+
+def _purchases_before(transactions: pd.DataFrame, cutoff: pd.Timestamp, catalogue) -> pd.DataFrame:
+    """Product purchase lines strictly before the midnight ``cutoff``, sorted by timestamp.
+
+    ``transactions``: checked canonical lines. Drops lines without customer or product and
+    lines with a non-product code (logged), then sorts stably by ``timestamp``. Returns a row
+    subset of ``transactions`` (same columns). Raises ``DataError`` when nothing is left and
+    no ``catalogue`` is given.
+    """
     tx = transactions.loc[
         (transactions["timestamp"] < cutoff)
         & transactions["product_id"].notna()
@@ -279,32 +337,65 @@ def build_interaction_matrix(
             f"transactions: no purchase line with a product before the cutoff {cutoff.date()}; "
             "choose a later cutoff or check the timestamp/product_id columns."
         )
+    return tx.sort_values("timestamp", kind="stable")
 
-    tx = tx.sort_values("timestamp", kind="stable")
+
+def _product_codes(tx: pd.DataFrame, catalogue) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Column of every line and the column labels.
+
+    Without ``catalogue`` the columns are the sorted distinct ``product_id`` of ``tx``; with
+    it (a fitted model's product ids) they are the catalogue and lines of other products are
+    dropped. Returns (``tx`` restricted to known products, int codes (n_lines,), product ids
+    as str (n_products,)).
+    """
     if catalogue is None:
         product_codes, product_ids = pd.factorize(tx["product_id"].astype("string"), sort=True)
-        product_ids = np.asarray(product_ids, dtype=str)
-    else:  # a fitted model's catalogue: other products are unknown to it
-        product_ids = np.asarray(catalogue, dtype=str)
-        product_codes = pd.Index(product_ids).get_indexer(
-            tx["product_id"].astype("string").to_numpy(dtype=str)
-        )
-        tx, product_codes = tx.loc[product_codes >= 0], product_codes[product_codes >= 0]
-    customer_codes, customer_ids = pd.factorize(tx["customer_id"].astype("string"), sort=True)
-    customer_ids = np.asarray(customer_ids, dtype=str)
-    age = _day_index(tx["timestamp"], cutoff)
-    if "order_id" in tx and tx["order_id"].notna().all():
-        order_key = pd.factorize(tx["order_id"].astype("string"))[0]
-    else:  # no order ids: one order per customer and timestamp
-        order_key = (
-            pd.factorize(tx["timestamp"])[0].astype(np.int64) * (customer_codes.max(initial=-1) + 1)
-            + customer_codes
-        )
-    quantity = tx["quantity"].to_numpy(dtype=np.float64) if "quantity" in tx else np.ones(len(tx))
+        return tx, product_codes, np.asarray(product_ids, dtype=str)
+    # a fitted model's catalogue: other products are unknown to it
+    product_ids = np.asarray(catalogue, dtype=str)
+    product_codes = pd.Index(product_ids).get_indexer(
+        tx["product_id"].astype("string").to_numpy(dtype=str)
+    )
+    known = product_codes >= 0
+    return tx.loc[known], product_codes[known], product_ids
 
+
+def _order_keys(tx: pd.DataFrame, customer_codes: np.ndarray) -> np.ndarray:
+    """Integer order key per line (n_lines,): the factorized ``order_id`` when every line has
+    one, else one order per (customer, timestamp)."""
+    if "order_id" in tx and tx["order_id"].notna().all():
+        return pd.factorize(tx["order_id"].astype("string"))[0]
+    return (
+        pd.factorize(tx["timestamp"])[0].astype(np.int64) * (customer_codes.max(initial=-1) + 1)
+        + customer_codes
+    )
+
+
+def _cells(
+    tx: pd.DataFrame,
+    customer_codes: np.ndarray,
+    product_codes: np.ndarray,
+    age: np.ndarray,
+    half_life_days: float | None,
+) -> pd.DataFrame:
+    """Per (customer, product) cell statistics, one row per non-empty cell.
+
+    ``tx``: purchase lines; ``customer_codes`` / ``product_codes`` / ``age`` (days before the
+    cutoff, float64): one value per line. Returns a frame indexed by (``c``, ``p``) codes,
+    sorted, with ``orders`` (distinct orders containing the product), ``decayed`` (sum over
+    those orders of ``0.5 ** (age / half_life)``, 1 each without half-life), ``decayed_q``
+    (the same weighted by units) and ``age`` (days since the last purchase).
+    """
+    quantity = tx["quantity"].to_numpy(dtype=np.float64) if "quantity" in tx else np.ones(len(tx))
     # one row per (customer, product, order): the unit of "orders containing the product"
     lines = pd.DataFrame(
-        {"c": customer_codes, "p": product_codes, "o": order_key, "age": age, "q": quantity}
+        {
+            "c": customer_codes,
+            "p": product_codes,
+            "o": _order_keys(tx, customer_codes),
+            "age": age,
+            "q": quantity,
+        }
     )
     per_order = lines.groupby(["c", "p", "o"], sort=False).agg(age=("age", "min"), q=("q", "sum"))
     per_order = per_order.reset_index()
@@ -316,45 +407,83 @@ def build_interaction_matrix(
     per_order["one"] = 1.0
     per_order["decayed"] = decay
     per_order["decayed_q"] = decay * per_order["q"].to_numpy()
-    cells = per_order.groupby(["c", "p"], sort=True).agg(
+    return per_order.groupby(["c", "p"], sort=True).agg(
         orders=("one", "sum"),
         decayed=("decayed", "sum"),
         decayed_q=("decayed_q", "sum"),
         age=("age", "min"),
     )
-    rows = cells.index.get_level_values("c").to_numpy()
-    cols = cells.index.get_level_values("p").to_numpy()
-    shape = (len(customer_ids), len(product_ids))
 
+
+def _cell_values(cells: pd.DataFrame, weighting: str, half_life_days: float | None) -> np.ndarray:
+    """Purchase weight of each cell (float64, (n_cells,)) before the BM25/TF-IDF transform:
+    decayed order count ("orders", "bm25", "tfidf"), 1 or the decay of the last purchase
+    ("binary"), ``log1p`` of the decayed units, floored at 0 ("log1p_quantity")."""
     if weighting in ("orders", "bm25", "tfidf"):
-        values = cells["decayed"].to_numpy()
-    elif weighting == "binary":  # with a half-life: the decay of the last purchase
-        values = (
+        return cells["decayed"].to_numpy()
+    if weighting == "binary":  # with a half-life: the decay of the last purchase
+        return (
             np.ones(len(cells))
             if half_life_days is None
             else np.power(0.5, cells["age"].to_numpy() / half_life_days)
         )
-    else:  # log1p_quantity
-        values = np.log1p(np.maximum(cells["decayed_q"].to_numpy(), 0.0))
+    return np.log1p(np.maximum(cells["decayed_q"].to_numpy(), 0.0))  # log1p_quantity
 
+
+def _cell_matrices(
+    cells: pd.DataFrame, weighting: str, half_life_days: float | None, shape: tuple[int, int]
+) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
+    """The three float32 CSR matrices of shape ``shape`` (n_customers, n_products) from
+    ``_cells``: (purchase weights, order counts, days since the last purchase)."""
+    rows = cells.index.get_level_values("c").to_numpy()
+    cols = cells.index.get_level_values("p").to_numpy()
+    values = _cell_values(cells, weighting, half_life_days)
     order_counts = _csr(rows, cols, cells["orders"].to_numpy(), shape)
     days_since = _csr(rows, cols, cells["age"].to_numpy(), shape)
     weights = _csr(rows, cols, values, shape)
+    return weights, order_counts, days_since
 
-    if events is not None and len(events):
-        weights, customer_ids, extra = _add_events(
-            weights, customer_ids, product_ids, events, cutoff, event_weights, half_life_days
-        )
-        if extra:
-            empty = sp.csr_matrix((extra, shape[1]), dtype=np.float32)
-            order_counts = sp.vstack([order_counts, empty], format="csr")
-            days_since = sp.vstack([days_since, empty], format="csr")
-            order = np.argsort(customer_ids, kind="stable")
-            customer_ids = customer_ids[order]
-            weights, order_counts, days_since = (
-                m[order] for m in (weights, order_counts, days_since)
-            )
 
+def _with_events(
+    matrices: tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix],
+    customer_ids: np.ndarray,
+    product_ids: np.ndarray,
+    events: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    event_weights: dict[str, float],
+    half_life_days: float | None,
+) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+    """Add weighted events to the purchase weights (see :func:`_add_events`).
+
+    ``matrices``: (weights, order counts, days since), CSR (n_customers, n_products).
+    Customers seen only in events get empty purchase rows; rows are then re-sorted by id.
+    Returns (weights, order counts, days since, customer ids), all with the same rows.
+    """
+    weights, order_counts, days_since = matrices
+    weights, customer_ids, extra = _add_events(
+        weights, customer_ids, product_ids, events, cutoff, event_weights, half_life_days
+    )
+    if not extra:
+        return weights, order_counts, days_since, customer_ids
+    empty = sp.csr_matrix((extra, len(product_ids)), dtype=np.float32)
+    order_counts = sp.vstack([order_counts, empty], format="csr")
+    days_since = sp.vstack([days_since, empty], format="csr")
+    order = np.argsort(customer_ids, kind="stable")
+    return weights[order], order_counts[order], days_since[order], customer_ids[order]
+
+
+def _transform_weights(
+    weights: sp.csr_matrix,
+    weighting: str,
+    bm25_k1: float,
+    bm25_b: float,
+    bm25_length_norm: np.ndarray | None,
+) -> tuple[sp.csr_matrix, np.ndarray | None]:
+    """Apply the BM25 / TF-IDF transform of ``weighting`` (none for the others).
+
+    Returns (float32 CSR, same shape, explicit zeros removed, indices sorted; BM25 length
+    normalisation (n_products,) for ``"bm25"``, else None).
+    """
     length_norm = None
     if weighting == "bm25":
         weights, length_norm = bm25_weight(weights, bm25_k1, bm25_b, bm25_length_norm)
@@ -363,15 +492,31 @@ def build_interaction_matrix(
     weights = sp.csr_matrix(weights, dtype=np.float32)
     weights.eliminate_zeros()
     weights.sort_indices()
+    return weights, length_norm
 
-    product_age = np.full(len(product_ids), np.inf)
+
+def _product_activity(
+    product_codes: np.ndarray,
+    age: np.ndarray,
+    n_products: int,
+    discontinued_after_days: float | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Days since each product's last sale (float64 (n_products,), inf when never sold) and
+    whether it is active (bool (n_products,): sold within ``discontinued_after_days``)."""
+    product_age = np.full(n_products, np.inf)
     np.minimum.at(product_age, product_codes, age)
     active = (
-        np.ones(len(product_ids), dtype=bool)
+        np.ones(n_products, dtype=bool)
         if discontinued_after_days is None
         else product_age <= discontinued_after_days
     )
-    names = np.full(len(product_ids), "", dtype=object)
+    return product_age, active
+
+
+def _last_product_names(tx: pd.DataFrame, product_codes: np.ndarray, n_products: int) -> np.ndarray:
+    """Last non-missing ``product_name`` of each product in ``tx`` (timestamp order), as a str
+    array (n_products,), "" when unknown."""
+    names = np.full(n_products, "", dtype=object)
     if "product_name" in tx:
         last_name = (
             pd.Series(tx["product_name"].astype("string").to_numpy(), index=product_codes)
@@ -380,26 +525,7 @@ def build_interaction_matrix(
             .last()
         )
         names[last_name.index.to_numpy()] = last_name.to_numpy(dtype=object)
-    return InteractionMatrix(
-        user_items=weights,
-        order_counts=order_counts,
-        days_since_last_purchase=days_since,
-        customer_ids=customer_ids,
-        product_ids=product_ids,
-        product_names=names.astype(str),
-        product_days_since_last_sale=product_age,
-        active_products=active,
-        cutoff=cutoff,
-        settings={
-            "weighting": weighting,
-            "half_life_days": half_life_days,
-            "event_weights": event_weights if events is not None else None,
-            "discontinued_after_days": discontinued_after_days,
-            "bm25_k1": bm25_k1,
-            "bm25_b": bm25_b,
-        },
-        bm25_length_norm=length_norm,
-    )
+    return names.astype(str)
 
 
 def matrix_key(settings: Mapping | None) -> str:
