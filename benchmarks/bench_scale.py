@@ -315,7 +315,7 @@ class Watched:
             return
         match = STAGE_LINE.match(line)
         if match or re.match(r"^\s*\d+%\|", line):
-            self.last_bar = line
+            self.last_bar = re.sub(r"(\]).*$", r"\1", line)  # without text written after it
             if match and (not self.marks or self.marks[-1][0] != match.group(1)):
                 self.marks.append((match.group(1), time.perf_counter() - self.start))
             return
@@ -460,9 +460,7 @@ def run_evaluate(args, tmp: Path) -> dict:
         match = re.search(r"^\{.*?^\}", stdout, flags=re.MULTILINE | re.DOTALL)
         if match:
             result["headline"] = json.loads(match.group(0))
-    ok = result["status"] == "ok" and "wall_seconds" in result
-    result["goal_under_20_min"] = bool(ok and result["wall_seconds"] < GOALS["evaluate_seconds"])
-    result["goal_under_10_gb"] = bool(ok and result["peak_rss_gb"] < GOALS["evaluate_peak_gb"])
+    result.update(evaluate_goals(result))
     result["command"] = (f"python -m scoring {' '.join(argv[:-1])} TMP "
                          "(MLFLOW_TRACKING_URI=sqlite:///TMP/mlflow.db)")
     result["runner"] = ("python -m scoring, plain" if args.plain else
@@ -471,13 +469,32 @@ def run_evaluate(args, tmp: Path) -> dict:
     return result
 
 
+def evaluate_goals(result: dict) -> dict:
+    """Goal met (True), missed (False) or not known (None: the run ended early, before it
+    had used the time or the memory the goal allows)."""
+    ok = result["status"] == "ok" and "wall_seconds" in result
+    seconds = result.get("wall_seconds", result["process_seconds"])
+    peak = max(result.get("peak_rss_gb", 0.0), result.get("tree_peak_rss_gb_sampled", 0.0))
+    time_goal, memory_goal = GOALS["evaluate_seconds"], GOALS["evaluate_peak_gb"]
+    return {
+        "goal_under_20_min": seconds < time_goal if ok else (False if seconds >= time_goal
+                                                             else None),
+        "goal_under_10_gb": peak < memory_goal if ok else (False if peak >= memory_goal
+                                                           else None),
+    }
+
+
 def git_state() -> dict:
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT)
         return done.stdout.strip()
 
+    import hashlib
+
+    diff = git("diff", "HEAD", "--", "src")
     return {"commit": git("rev-parse", "--short", "HEAD"),
-            "dirty_files": len(git("status", "--porcelain").splitlines())}  # fmt: skip
+            "dirty_files": len(git("status", "--porcelain").splitlines()),
+            "src_diff_sha256": hashlib.sha256(diff.encode()).hexdigest()[:12] if diff else None}
 
 
 def machine() -> dict:
@@ -534,11 +551,13 @@ def main() -> None:
         if args.only and args.only != name:
             continue
         result["load_average_at_start"][name] = load_average()
+        code = git_state()  # the code the process imports (src/ may change while it runs)
         tmp = Path(tempfile.mkdtemp(prefix=f"bench-scale-{name}-"))
         try:
             result[name] = run(args, tmp)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        result[name]["git_at_start"] = code
         result["git"] = git_state()
         result["machine"] = machine()
         RESULTS.parent.mkdir(exist_ok=True)

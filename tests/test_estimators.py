@@ -3,9 +3,13 @@ scikit-learn style checks on the real CDNOW sample: output shapes and index, det
 batch (partition) invariance, pickling, ``clone``, ``get_params`` / ``set_params`` and
 ``NotFittedError`` before ``fit``.
 
-The baselines in ``scoring.models.baselines`` are not included: they read the behavioural
-feature frame rather than an RFM table and are not ``BaseEstimator`` subclasses (no
-``get_params``, so ``clone`` does not apply).
+The churn / revenue estimators (``LGBMChurnModel``, ``LGBMRevenueModel``, ``HybridChurnModel``
+and the baselines ``RecencyBaseline``, ``RFMScoreBaseline``, ``SpendRateBaseline``) go through
+the checks that apply to them (second part): parameter checks, ``clone``, ``NotFittedError``
+before ``fit``, pickling with identical predictions, determinism (a clone refitted gives the
+same predictions) and, for the per-customer predictions, partition invariance. Not partition
+invariant by design: ``RFMScoreBaseline`` (quintiles among the scored customers) and the
+``"btyd_level"`` calibration of the LightGBM models (a population-level shift).
 """
 
 from __future__ import annotations
@@ -25,8 +29,16 @@ from sklearn.utils.validation import check_is_fitted
 
 from scoring.data import load_dataset
 from scoring.features.rfm import rfm_summary
+from scoring.models.baselines import RecencyBaseline, RFMScoreBaseline, SpendRateBaseline
 from scoring.models.btyd import BetaGeoModel, ModifiedBetaGeoModel, ParetoNBDModel
+from scoring.models.churn import (
+    LGBMChurnModel,
+    LGBMRevenueModel,
+    RollingOriginPanel,
+    build_rolling_origin_panel,
+)
 from scoring.models.gamma_gamma import GammaGammaModel
+from scoring.models.hybrid_churn import HybridChurnModel
 
 HORIZON_DAYS = 90.0
 
@@ -181,3 +193,216 @@ def test_clone_is_unfitted_with_equal_params(spec, fitted):
     assert twin.get_params() == fitted.get_params()
     with pytest.raises(NotFittedError):
         check_is_fitted(twin)
+
+
+# ---------------------------------------------------------------------------------------------
+# Churn / revenue estimators (behavioural features, rolling-origin panel)
+# ---------------------------------------------------------------------------------------------
+
+CUTOFF = pd.Timestamp("1997-10-01")
+CHURN_HORIZON = 273
+FAST = {"n_estimators": 30, "n_folds": 3}
+
+
+@dataclass
+class ChurnSpec:
+    """A churn / revenue estimator: non-default ``__init__`` arguments, ``fit(model, data)``,
+    ``predict(model, data, rows)`` (rows: positions of the customers to score, None = all;
+    returns a Series indexed by customer) and whether predictions are per customer
+    (partition invariant)."""
+
+    cls: type
+    params: dict
+    fit: Callable
+    predict: Callable
+    partition_invariant: bool = True
+
+    def make(self) -> BaseEstimator:
+        return self.cls(**self.params)
+
+
+@dataclass
+class ChurnData:
+    shop: object
+    panel: RollingOriginPanel
+    at_cutoff: pd.DataFrame
+    at_origin: pd.DataFrame
+    churned_at_origin: np.ndarray
+
+
+def _rows(frame: pd.DataFrame, rows) -> pd.DataFrame:
+    return frame if rows is None else frame.iloc[rows]
+
+
+def _hybrid_predict(model, data: ChurnData, rows) -> pd.Series:
+    tx = data.shop.transactions
+    if rows is not None:
+        ids = data.at_cutoff.index[rows]
+        tx = tx.loc[tx["customer_id"].astype("string").isin(ids)]
+    return model.predict_proba(tx, data.shop.as_of)
+
+
+def _baseline_fit(model, data: ChurnData):
+    return model.fit(data.at_origin, data.churned_at_origin)
+
+
+CHURN_SPECS = {
+    "lgbm_churn": ChurnSpec(
+        LGBMChurnModel,
+        {"horizon_days": CHURN_HORIZON, "use_btyd": True, "lgbm_params": {"num_leaves": 15},
+         **FAST},
+        lambda m, d: m.fit(panel=d.panel),
+        lambda m, d, rows: m.predict_proba(_rows(d.at_cutoff, rows)),
+    ),
+    "lgbm_revenue": ChurnSpec(
+        LGBMRevenueModel,
+        {"horizon_days": CHURN_HORIZON, "use_btyd": True, **FAST},
+        lambda m, d: m.fit(panel=d.panel),
+        lambda m, d, rows: m.predict(_rows(d.at_cutoff, rows)),
+    ),
+    "lgbm_churn_btyd_level": ChurnSpec(
+        LGBMChurnModel,
+        {"horizon_days": CHURN_HORIZON, "use_btyd": True, "calibration": "btyd_level", **FAST},
+        lambda m, d: m.fit(panel=d.panel),
+        lambda m, d, rows: m.predict_proba(_rows(d.at_cutoff, rows)),
+        partition_invariant=False,
+    ),
+    "hybrid": ChurnSpec(
+        HybridChurnModel,
+        {"horizon_days": 90, "max_origins": 3, "max_training_customers": 800},
+        lambda m, d: m.fit(d.shop.transactions, d.shop.as_of),
+        _hybrid_predict,
+    ),
+    "recency": ChurnSpec(
+        RecencyBaseline, {}, _baseline_fit,
+        lambda m, d, rows: m.predict_proba(_rows(d.at_cutoff, rows)),
+    ),
+    "rfm_score": ChurnSpec(
+        RFMScoreBaseline, {}, _baseline_fit,
+        lambda m, d, rows: m.predict_proba(_rows(d.at_cutoff, rows)),
+        partition_invariant=False,
+    ),
+    "spend_rate": ChurnSpec(
+        SpendRateBaseline, {"horizon_days": 90}, lambda m, d: m.fit(),
+        lambda m, d, rows: pd.concat(
+            [m.predict(_rows(d.at_cutoff, rows)), m.predict_proba(_rows(d.at_cutoff, rows))],
+            axis=1,
+        ),
+    ),
+}
+NEEDS_FIT = [name for name in CHURN_SPECS if name != "spend_rate"]
+
+
+@pytest.fixture(scope="module")
+def churn_data() -> ChurnData:
+    """CDNOW sample (2,357 customers): rolling-origin panel with BTYD features at the default
+    cutoff, features at the cutoff and at the latest origin with its churn labels."""
+    shop = load_dataset("cdnow-sample")
+    panel = build_rolling_origin_panel(shop.transactions, CUTOFF, CHURN_HORIZON, btyd=True)
+    latest = max(panel.origins)
+    features, labels = panel.training()
+    at_origin = features.xs(latest, level="origin")
+    churned = labels.xs(latest, level="origin")["churned"].to_numpy()
+    return ChurnData(shop, panel, panel.at_cutoff(), at_origin, churned)
+
+
+@pytest.fixture(scope="module", params=list(CHURN_SPECS), ids=list(CHURN_SPECS))
+def churn_spec(request) -> ChurnSpec:
+    return CHURN_SPECS[request.param]
+
+
+@pytest.fixture(scope="module")
+def churn_fitted(churn_spec, churn_data):
+    return churn_spec.fit(churn_spec.make(), churn_data)
+
+
+def test_churn_estimator_parameter_checks(churn_spec):
+    est = churn_spec.make()
+    name = churn_spec.cls.__name__
+    estimator_checks.check_no_attributes_set_in_init(name, est)
+    estimator_checks.check_parameters_default_constructible(name, est)
+    estimator_checks.check_get_params_invariance(name, est)
+    estimator_checks.check_set_params(name, est)
+    assert {k: est.get_params()[k] for k in churn_spec.params} == churn_spec.params
+    twin = clone(est)
+    assert type(twin) is churn_spec.cls and twin.get_params() == est.get_params()
+
+
+@pytest.mark.parametrize("name", NEEDS_FIT)
+def test_churn_estimator_not_fitted_before_fit(name, churn_data):
+    spec = CHURN_SPECS[name]
+    est = spec.make()
+    with pytest.raises(NotFittedError, match=f"This {spec.cls.__name__} instance is not fitted yet"):
+        spec.predict(est, churn_data, None)
+    with pytest.raises(NotFittedError, match=f"This {spec.cls.__name__} instance is not fitted"):
+        check_is_fitted(est)
+    if isinstance(est, LGBMChurnModel | LGBMRevenueModel):
+        for query in (est.feature_importance, lambda: est.with_calibration(None)):
+            with pytest.raises(NotFittedError, match="not fitted yet; call fit"):
+                query()
+    assert not [k for k in vars(est) if k.endswith("_")]
+
+
+def test_churn_estimator_pickle_round_trip_keeps_predictions(churn_spec, churn_fitted, churn_data):
+    restored = pickle.loads(pickle.dumps(churn_fitted))
+    assert type(restored) is churn_spec.cls
+    assert restored.get_params() == churn_fitted.get_params()
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(churn_spec.predict(restored, churn_data, None)),
+        pd.DataFrame(churn_spec.predict(churn_fitted, churn_data, None)),
+    )
+
+
+def test_churn_estimator_refit_clone_gives_identical_predictions(
+    churn_spec, churn_fitted, churn_data
+):
+    twin = clone(churn_fitted)
+    if churn_spec.cls is not SpendRateBaseline:
+        with pytest.raises(NotFittedError):
+            check_is_fitted(twin)
+    twin = churn_spec.fit(twin, churn_data)
+    whole = churn_spec.predict(churn_fitted, churn_data, None)
+    assert len(whole) > 0 and np.isfinite(whole.to_numpy()).all()
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(churn_spec.predict(twin, churn_data, None)), pd.DataFrame(whole)
+    )
+
+
+def test_churn_predictions_do_not_depend_on_the_batch(churn_spec, churn_fitted, churn_data):
+    """Scoring 3 random parts of the customers (and 3 single customers) gives the values of
+    scoring them all at once, exactly."""
+    if not churn_spec.partition_invariant:
+        pytest.skip("population-level by design (quintiles among / level of the scored rows)")
+    whole = pd.DataFrame(churn_spec.predict(churn_fitted, churn_data, None))
+    rng = np.random.default_rng(0)
+    n = len(churn_data.at_cutoff)
+    parts = [*np.array_split(rng.permutation(n), 3), *([i] for i in rng.choice(n, 3))]
+    for rows in parts:
+        rows = np.sort(np.asarray(rows))
+        part = pd.DataFrame(churn_spec.predict(churn_fitted, churn_data, rows))
+        pd.testing.assert_frame_equal(part, whole.loc[part.index])
+        assert set(part.index) == set(churn_data.at_cutoff.index[rows])
+
+
+def test_lgbm_params_keyword_form_still_works():
+    with pytest.warns(FutureWarning, match="lgbm_params="):
+        model = LGBMChurnModel(num_leaves=7, lgbm_params={"max_depth": 3})
+    assert model.get_params()["lgbm_params"] == {"max_depth": 3, "num_leaves": 7}
+    assert clone(model).get_params() == model.get_params()
+    assert LGBMRevenueModel().get_params()["lgbm_params"] is None
+
+
+def test_with_calibration_shares_boosters_and_keeps_the_original(churn_data):
+    spec = CHURN_SPECS["lgbm_churn"]
+    model = spec.fit(spec.make(), churn_data)
+    before = model.predict_proba(churn_data.at_cutoff)
+    anchored = model.with_calibration("btyd_level")
+    assert anchored.boosters_ is model.boosters_ and model.calibration == "isotonic"
+    pd.testing.assert_series_equal(model.predict_proba(churn_data.at_cutoff), before)
+    expected = LGBMChurnModel(**{**spec.params, "calibration": "btyd_level"}).fit(
+        panel=churn_data.panel
+    )
+    pd.testing.assert_series_equal(
+        anchored.predict_proba(churn_data.at_cutoff),
+        expected.predict_proba(churn_data.at_cutoff),
+    )

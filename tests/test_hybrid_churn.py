@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import special
+from sklearn.exceptions import NotFittedError
 
 from scoring.data import load_dataset
-from scoring.data.errors import DataError
 from scoring.models.hybrid_churn import HybridChurnModel, average_rank_percentile, stable_sample
 
 
@@ -76,5 +76,5 @@ def test_sampling_caps_the_training_customers(cdnow):
 
 
 def test_unfitted_model_says_so(cdnow):
-    with pytest.raises(DataError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted yet"):
         HybridChurnModel().predict_proba(cdnow.transactions, cdnow.as_of)

@@ -38,6 +38,7 @@ from .outputs import (  # noqa: F401 - the writers are part of this module's int
 )
 from .segments import SegmentConfig, build_segments, segment_sizes
 from .selection import ModelSelection
+from .timeframe import ScoringMoment
 
 if TYPE_CHECKING:  # the scorer (LightGBM, scikit-learn) is imported by the jobs that fit it
     from .scorer import ScoringConfig
@@ -91,7 +92,8 @@ def format_accounting(report: dict) -> str:
 
 def segments_stage(shop: ShopData, as_of=None, config: SegmentConfig = SegmentConfig()
                    ) -> pd.DataFrame:
-    """Segments of every known customer as of ``as_of`` (default: the data's as-of)."""
+    """Segments of every known customer as of the as-of day ``as_of`` (last day of data;
+    date-like or ``ScoringMoment``; default: the data's as-of)."""
     return build_segments(shop, as_of=as_of, config=config)
 
 
@@ -256,11 +258,13 @@ def run_main(shop: ShopData, out: str | Path | None = None, as_of=None,
     reads a day after it), the scorer built from the evaluation's ``ModelSelection`` and
     refitted on everything up to the as-of date, registration (champion rule on the evaluated
     scorer's metrics), scoring of every customer, offers. Outputs under ``out`` (default
-    ``data/processed/<dataset>/``) are swapped in as one set when the job succeeds."""
+    ``data/processed/<dataset>/``) are swapped in as one set when the job succeeds.
+    ``as_of``: the as-of day (last day of data; date-like or ``ScoringMoment``; default
+    ``shop.as_of``)."""
     from .scorer import CustomerScorer, ScoringConfig
 
     out = output_dir(shop.name, out)
-    as_of = pd.Timestamp(as_of if as_of is not None else shop.as_of).normalize()
+    moment = ScoringMoment.of(as_of if as_of is not None else shop.as_of)
     base = config or ScoringConfig()
     bar = _Steps(progress, ["data check", "segments", "evaluation", "refit and register",
                             "scoring"])
@@ -268,26 +272,26 @@ def run_main(shop: ShopData, out: str | Path | None = None, as_of=None,
         report = quality_report(shop)
         outputs = write_check(shop, report, files)
         bar.next()
-        segments = segments_stage(shop, as_of, base.segments)
+        segments = segments_stage(shop, moment, base.segments)
         outputs["segments"] = files.write_parquet(segments, "segments.parquet")
         bar.next()
         evaluation = None
         if evaluate:
             evaluation = run_evaluate(
-                shop, out / "evaluation", cutoff=latest_window(as_of, base.churn_horizon_days),
+                shop, out / "evaluation", cutoff=latest_window(moment, base.churn_horizon_days),
                 recommender_grid=recommender_grid, into=files.folder("evaluation"),
                 config=base)
             outputs.update({f"evaluation_{k}": v for k, v in evaluation.outputs.items()})
         bar.next()
         selection = evaluation.selection if evaluation else ModelSelection()
-        scorer = CustomerScorer(selection.apply(base)).fit(shop, as_of)
-        registration = register_scorer(scorer, shop, as_of, evaluation) if register else {}
+        scorer = CustomerScorer(selection.apply(base)).fit(shop, moment)
+        registration = register_scorer(scorer, shop, moment, evaluation) if register else {}
         bar.next()
-        scores, campaign = scorer.score(shop, as_of)
+        scores, campaign = scorer.score(shop, moment)
         outputs.update(write_scores(scores, campaign, files))
         bar.next()
         bar.close()
-        summary = run_summary(shop, as_of, scores, segments, evaluation, registration, campaign)
+        summary = run_summary(shop, moment, scores, segments, evaluation, registration, campaign)
         outputs["summary"] = files.write_json(summary, "summary.json")
     return RunResult(report=report, segments=segments, outputs=outputs, summary=summary)
 
@@ -297,17 +301,19 @@ def register_scorer(scorer, shop: ShopData, as_of, evaluation: EvaluationResult 
     """Log the fitted scorer to MLflow and register it; the champion rule compares the
     evaluated scorer's headline metrics (``registry.log_scorer``). The fit run's input is
     the shop as a dataset (context "training", ``tracking.log_shop_input``). ``tracker``:
-    default MLflow; ``NullTracker()`` logs and registers nothing."""
+    default MLflow; ``NullTracker()`` logs and registers nothing. ``as_of``: the as-of day
+    the scorer was fitted on (date-like or ``ScoringMoment``)."""
     from . import tracking
 
+    as_of = ScoringMoment.of(as_of)
     tracker = tracking.current_tracker(tracker)
     config = scorer.config
     digest = data_hash(shop)
     tracker.experiment(shop.name)
-    with tracker.start_run(f"scorer as of {as_of.date()}",
+    with tracker.start_run(f"scorer as of {as_of}",
                            tags=tracking.run_tags(shop.name, digest, job="fit")):
         tracking.log_shop_input(tracker, shop, "training", digest=digest)
-        tracker.log_params({"as_of": str(as_of.date()),
+        tracker.log_params({"as_of": str(as_of),
                            "transaction_model": config.transaction_model,
                            "churn_model": config.churn_model,
                            "horizon_days": config.churn_horizon_days,
@@ -343,9 +349,10 @@ def evaluation_summary(evaluation: EvaluationResult | None) -> dict | None:
 def run_summary(shop: ShopData, as_of, scores: pd.DataFrame, segments: pd.DataFrame,
                 evaluation: EvaluationResult | None, registration: dict,
                 campaign: dict) -> dict:
-    """summary.json of the main job."""
+    """summary.json of the main job (``as_of``: the as-of day, date-like or
+    ``ScoringMoment``)."""
     return {
-        "dataset": shop.name, "as_of": str(as_of.date()), "customers": len(scores),
+        "dataset": shop.name, "as_of": str(ScoringMoment.of(as_of)), "customers": len(scores),
         "accounting": {k: shop.reports["transactions"][k]
                        for k in ("rows_in", "rows_used", "quarantined")},
         "segment_sizes": segment_sizes(segments),
@@ -364,7 +371,8 @@ def run_score(shop: ShopData, model_uri: str, out: str | Path, as_of=None,
     """Batch scoring job: load a registered scorer, score every customer, write the set
     atomically, log the run (input hash, row counts, summary statistics; no personal data) to
     MLflow. ``out`` is locked from the start: a second job on it fails at once, not after
-    scoring."""
+    scoring. ``as_of``: the as-of day (last day of data; date-like or ``ScoringMoment``;
+    default ``shop.as_of``)."""
 
     from . import tracking
     from .registry import load_scorer
@@ -372,14 +380,14 @@ def run_score(shop: ShopData, model_uri: str, out: str | Path, as_of=None,
     with OutputSet(out) as files:
         tracking.configure()
         scorer = load_scorer(model_uri)
-        as_of = pd.Timestamp(as_of if as_of is not None else shop.as_of).normalize()
+        moment = ScoringMoment.of(as_of if as_of is not None else shop.as_of)
         scorer.check_input(shop.transactions, shop.input_columns)
         if engine == "spark":
             from .spark_engine import score_with_spark
 
-            scores, summary = score_with_spark(scorer, shop, as_of, master=spark_master)
+            scores, summary = score_with_spark(scorer, shop, moment, master=spark_master)
         elif engine == "pandas":
-            scores, summary = scorer.score(shop, as_of)
+            scores, summary = scorer.score(shop, moment)
         else:
             raise ValueError(f"engine must be pandas or spark, got {engine!r}")
         report = shop.reports.get("transactions", {})
@@ -387,7 +395,7 @@ def run_score(shop: ShopData, model_uri: str, out: str | Path, as_of=None,
                 "rows_used": float(report.get("rows_used", len(shop.transactions)))}
         outputs = write_and_log_scores(scores, summary, files, dataset=shop.name,
                                        input_hash=data_hash(shop), model_uri=model_uri,
-                                       model_version=scorer.version_, as_of=as_of,
+                                       model_version=scorer.version_, as_of=moment,
                                        engine=engine, metrics=rows)
     return RunResult(report=report, outputs=outputs, summary=summary)
 
@@ -401,19 +409,20 @@ def write_and_log_scores(scores: pd.DataFrame, summary: dict, out: str | Path | 
     hash, model, as-of, engine, summary statistics; no personal data. The run's metrics are
     logged once the files are in place; a failed write ends the run FAILED (and the previous
     set stays). The input is logged as a dataset (name ``dataset``, digest ``input_hash``,
-    context "scoring"; no rows). ``tracker``: default MLflow; ``NullTracker()`` logs
-    nothing."""
+    context "scoring"; no rows). ``as_of``: the as-of day scored (date-like or
+    ``ScoringMoment``). ``tracker``: default MLflow; ``NullTracker()`` logs nothing."""
     from . import tracking
 
+    as_of = ScoringMoment.of(as_of)
     tracker = tracking.current_tracker(tracker)
     with _output_set(out) as files:
         tracker.experiment(f"scoring-{dataset}")
-        with tracker.start_run(f"score {as_of.date()}",
+        with tracker.start_run(f"score {as_of}",
                                tags=tracking.run_tags(dataset, input_hash, job="score",
                                                       engine=engine)):
             tracker.log_input(None, dataset, "scoring", digest=input_hash)
             tracker.log_params({"model_uri": model_uri, "model_version": model_version,
-                                "as_of": str(as_of.date()), "engine": engine,
+                                "as_of": str(as_of), "engine": engine,
                                 **(params or {})})
             outputs = write_scores(scores, summary, files)
             if isinstance(files, OutputSet):
@@ -426,7 +435,8 @@ def run_score_canonical(canonical_dir: str | Path, model_uri: str, out: str | Pa
                         spark_master: str | None = None) -> RunResult:
     """Batch scoring on Spark of cleaned canonical tables on shared storage (written by
     ``scoring data check --write-canonical``): the driver never loads the order lines
-    (``spark_engine.score_parquet_with_spark``). Writes and logs like ``run_score``."""
+    (``spark_engine.score_parquet_with_spark``). Writes and logs like ``run_score``.
+    ``as_of``: the as-of day (last day of data; date-like or ``ScoringMoment``; required)."""
 
     from . import tracking
     from .registry import load_scorer
@@ -445,7 +455,7 @@ def run_score_canonical(canonical_dir: str | Path, model_uri: str, out: str | Pa
     with OutputSet(out) as files:
         tracking.configure()
         scorer = load_scorer(model_uri)
-        as_of = pd.Timestamp(as_of).normalize()
+        as_of = ScoringMoment.of(as_of)
         present = {name: path for name, path in paths.items() if path.exists()}
         scores, summary = score_parquet_with_spark(
             scorer, present["transactions"], as_of, events_path=present.get("events"),
@@ -495,7 +505,9 @@ def evaluation_window(shop: ShopData, cutoff=None, horizon_days: int | None = No
                       config: ScoringConfig | None = None) -> tuple[pd.Timestamp, int]:
     """(cutoff, horizon_days) of an evaluation: the horizon is the scorer's
     (``config.churn_horizon_days``, 90 by default) unless given; the cutoff is the given one,
-    else the dataset's default, else the latest window that ends on the last order's day."""
+    else the dataset's default, else the latest window that ends on the last order's day.
+    ``cutoff``: the cutoff day (first day of the window; date-like or ``ScoringMoment``); the
+    returned one is a midnight Timestamp."""
     from .data.loaders import DATASETS
     from .scorer import ScoringConfig
 
@@ -503,13 +515,15 @@ def evaluation_window(shop: ShopData, cutoff=None, horizon_days: int | None = No
     if cutoff is None:
         defaults = DATASETS.get(shop.name)
         cutoff = defaults.cutoff if defaults else _default_cutoff(shop, horizon)
-    return pd.Timestamp(cutoff).normalize(), horizon
+    return ScoringMoment.from_cutoff(cutoff).cutoff, horizon
 
 
 def latest_window(as_of, horizon_days: int) -> pd.Timestamp:
-    """The cutoff of the latest evaluation window that ends on ``as_of``:
-    ``as_of - horizon_days + 1 day`` (``scoring run --as-of D`` never reads after D)."""
-    return pd.Timestamp(as_of).normalize() - pd.Timedelta(days=int(horizon_days) - 1)
+    """The cutoff of the latest evaluation window that ends on the as-of day ``as_of``
+    (date-like or ``ScoringMoment``): ``as_of - horizon_days + 1 day``, i.e. the window
+    ``[cutoff - horizon_days, cutoff)`` of the moment's cutoff (``scoring run --as-of D``
+    never reads after D)."""
+    return ScoringMoment.of(as_of).cutoff - pd.Timedelta(days=int(horizon_days))
 
 
 def run_evaluate(shop: ShopData, out: str | Path | None = None, cutoff=None,

@@ -14,7 +14,9 @@ scoring table, in two steps:
 2. ``finalize`` (population level): RFM quintile scores and segments, lifecycle stage, leads
    from the profile table, value tiers, offers, bonus budget, control groups.
 
-Prediction conventions: ``as_of`` is the last day of data; predictions cover the days after it.
+Prediction conventions: ``as_of`` is the last day of data (``scoring.timeframe.ScoringMoment``;
+every ``as_of`` argument takes a date-like or a ScoringMoment); predictions cover the days from
+its cutoff (the next day) on.
 ``churn_probability`` = P(no order in the next ``churn_horizon_days`` (90) days), from the
 churn model; ``p_alive``, ``expected_orders_90d`` and the next-order date from the transaction
 model;
@@ -47,6 +49,7 @@ from .segments import (
     lifecycle_stage,
     rfm_scores,
 )
+from .timeframe import ScoringMoment
 
 TRANSACTION_MODELS = {"bgnbd": BetaGeoModel, "paretonbd": ParetoNBDModel}
 
@@ -125,9 +128,12 @@ class CustomerScorer:
 
     # ------------------------------------------------------------------------------ fit
     def fit(self, shop: ShopData, as_of=None) -> CustomerScorer:
+        """Fit every component on the shop's rows up to the as-of day ``as_of`` (last day of
+        data; date-like or ``ScoringMoment``; default ``shop.as_of``)."""
         cfg = self.config
-        as_of = pd.Timestamp(as_of if as_of is not None else shop.as_of).normalize()
-        tx = rows_before(shop.transactions, as_of + pd.Timedelta(days=1))
+        moment = ScoringMoment.of(as_of if as_of is not None else shop.as_of)
+        as_of = moment.as_of
+        tx = rows_before(shop.transactions, moment.cutoff)
         n = tx["customer_id"].nunique()
         if n < cfg.min_customers:
             raise DataError(f"{shop.name}: only {n:,} customers with orders up to {as_of.date()}; "
@@ -135,7 +141,7 @@ class CustomerScorer:
         if cfg.transaction_model not in TRANSACTION_MODELS:
             raise DataError(f"transaction_model {cfg.transaction_model!r} is not one of "
                             f"{sorted(TRANSACTION_MODELS)}")
-        rfm = rfm_summary(tx, as_of)
+        rfm = rfm_summary(tx, moment.observation_end)
         self.transaction_model_ = TRANSACTION_MODELS[cfg.transaction_model]().fit(rfm)
         # Free repeat orders (e.g. CDNOW's $0 purchases) cannot enter the Gamma-Gamma fit.
         self.spend_model_ = GammaGammaModel(drop_nonpositive=True).fit(rfm)
@@ -150,7 +156,7 @@ class CustomerScorer:
             from .models.recommend.spec import fit_recommender
 
             self.recommender_ = fit_recommender(cfg.recommender_spec, tx,
-                                                as_of + pd.Timedelta(days=1), events=shop.events)
+                                                moment.cutoff, events=shop.events)
             names = (tx.dropna(subset=["product_id"]).drop_duplicates("product_id", keep="last")
                      .set_index("product_id")["product_name"])
             self.product_names_ = names.astype("string")
@@ -210,14 +216,17 @@ class CustomerScorer:
                         customers: pd.DataFrame | None = None) -> pd.DataFrame:
         """Per-customer model outputs for customers with an order up to ``as_of``.
 
-        Needs no population statistics: any partition of the customers gives the same rows.
-        Returns PER_CUSTOMER_COLUMNS, one row per customer, sorted by customer_id.
+        ``as_of``: the as-of day (last day of data; date-like or ``ScoringMoment``): rows
+        before its cutoff (the next day) count. Needs no population statistics: any partition
+        of the customers gives the same rows. Returns PER_CUSTOMER_COLUMNS, one row per
+        customer, sorted by customer_id.
         """
         cfg = self.config
-        as_of = pd.Timestamp(as_of).normalize().as_unit("ns")
-        tx = rows_before(transactions, as_of + pd.Timedelta(days=1))
-        activity = customer_activity(tx, as_of)
-        rfm = rfm_summary(tx, as_of).reindex(activity.index)
+        moment = ScoringMoment.of(as_of)
+        as_of = moment.as_of
+        tx = rows_before(transactions, moment.cutoff)
+        activity = customer_activity(tx, moment)
+        rfm = rfm_summary(tx, moment.observation_end).reindex(activity.index)
         out = activity.join(rfm)
         out["country"] = (tx.groupby("customer_id")["country"].last().reindex(out.index)
                           if "country" in tx else pd.NA)
@@ -238,14 +247,14 @@ class CustomerScorer:
         out["email_engagement"] = pd.Series(pd.NA, index=out.index, dtype="string")
         if events is not None and len(events):
             ev = events.loc[events["customer_id"].isin(out.index)]
-            flags = cart_abandoners(ev, tx, as_of, cfg.segments)
+            flags = cart_abandoners(ev, tx, moment, cfg.segments)
             out["cart_abandoner"] = flags.reindex(out.index).fillna(False).astype(bool)
-            out["email_engagement"] = email_engagement(ev, as_of, None, cfg.segments).reindex(
+            out["email_engagement"] = email_engagement(ev, moment, None, cfg.segments).reindex(
                 out.index)
         # the customers' histories in this input (a later as-of sees later purchases); the
         # product side (catalogue, factors, similarities, weights) stays as fitted
         recommender = None if self.recommender_ is None else self.recommender_.with_history(
-            tx, as_of + pd.Timedelta(days=1), events=events)
+            tx, moment.cutoff, events=events)
         ids, names = self._recommendations(out.index, recommender)
         out["recommended_product_ids"] = ids
         out["recommended_product_names"] = names
@@ -274,14 +283,19 @@ class CustomerScorer:
 
     def finalize(self, per_customer: pd.DataFrame, as_of,
                  customers: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
-        """Population-level steps: RFM segments, lifecycle, leads, profiles, offers."""
+        """Population-level steps: RFM segments, lifecycle, leads, profiles, offers.
+
+        ``as_of``: the as-of day (last day of data; date-like or ``ScoringMoment``): profiles
+        signed up before its cutoff (the next day) are leads; next-order dates count from it.
+        """
         cfg = self.config
-        as_of = pd.Timestamp(as_of).normalize().as_unit("ns")
+        moment = ScoringMoment.of(as_of)
+        as_of = moment.as_of
         table = per_customer.set_index("customer_id").sort_index()
         table = table.join(rfm_scores(table, cfg.segments))
         if customers is not None and len(customers):
             known = customers.loc[customers["signup_at"].isna()
-                                  | (customers["signup_at"] < as_of + pd.Timedelta(days=1))]
+                                  | (customers["signup_at"] < moment.cutoff)]
             leads = pd.Index(known["customer_id"], dtype="string").difference(table.index)
             if len(leads):
                 lead_rows = pd.DataFrame(index=leads)
@@ -318,32 +332,35 @@ class CustomerScorer:
         offers["rfm_segment"] = offers["rfm_segment"].astype("string")
         ordered = list(SCORE_COLUMNS) + [c for c in offers.columns if c not in SCORE_COLUMNS]
         scores = offers[ordered].sort_values("customer_id", kind="stable").reset_index(drop=True)
-        summary = {"as_of": str(as_of.date()), "customers": len(scores),
+        summary = {"as_of": str(moment), "customers": len(scores),
                    "model_version": self.version_, **summary}
         return scores, summary
 
     def score(self, shop: ShopData, as_of=None,
               customers_per_chunk: int = CUSTOMERS_PER_CHUNK) -> tuple[pd.DataFrame, dict]:
-        """The scoring table and the campaign summary for a shop as of a date (customers
-        scored ``customers_per_chunk`` at a time)."""
-        as_of = pd.Timestamp(as_of if as_of is not None else shop.as_of).normalize().as_unit("ns")
+        """The scoring table and the campaign summary for a shop as of the as-of day ``as_of``
+        (last day of data; date-like or ``ScoringMoment``; default ``shop.as_of``), customers
+        scored ``customers_per_chunk`` at a time."""
+        moment = ScoringMoment.of(as_of if as_of is not None else shop.as_of)
         self.check_input(shop.transactions, shop.input_columns)
         if getattr(self.churn_model_, "uses_events_", False) and shop.events is None:
             raise DataError(
                 f"model {self.version_} was fitted with the shop's events (email, site and cart "
                 "events feed its churn features); the scoring input has none: pass --events "
                 "or refit without events")
-        per_customer = self.score_customers_in_chunks(shop.transactions, as_of, shop.events,
+        per_customer = self.score_customers_in_chunks(shop.transactions, moment, shop.events,
                                                       customers_per_chunk)
-        return self.finalize(per_customer, as_of, shop.customers)
+        return self.finalize(per_customer, moment, shop.customers)
 
     def score_customers_in_chunks(self, transactions: pd.DataFrame, as_of,
                                   events: pd.DataFrame | None = None,
                                   customers_per_chunk: int = CUSTOMERS_PER_CHUNK
                                   ) -> pd.DataFrame:
         """``score_customers`` over chunks of ``customers_per_chunk`` customers (the pandas
-        engine's memory bound); the same rows as one call."""
-        parts = [self.score_customers(tx, as_of, chunk_events)
+        engine's memory bound); the same rows as one call. ``as_of``: the as-of day (date-like
+        or ``ScoringMoment``)."""
+        moment = ScoringMoment.of(as_of)
+        parts = [self.score_customers(tx, moment, chunk_events)
                  for tx, chunk_events in customer_chunks(transactions, events,
                                                          customers_per_chunk)]
         return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)

@@ -1,6 +1,8 @@
 """Marketing segments: RFM scores and named RFM segments, lifecycle stages, behaviour flags.
 
-All thresholds live in ``SegmentConfig``. Definitions (as of the scoring moment ``as_of``):
+All thresholds live in ``SegmentConfig``. Definitions (as of the scoring moment ``as_of``,
+the last day of data, see ``scoring.timeframe``; "the last N days" are the N days up to and
+including it):
 
 - ``days_since_last_order``: whole days from the last order's day to ``as_of``'s day.
 - ``n_orders``: distinct orders; ``revenue``: gross revenue of purchase lines.
@@ -32,6 +34,7 @@ import pandas as pd
 from .data.errors import require_columns
 from .data.schema import ShopData, rows_before
 from .features.activity import recency_and_tenure
+from .timeframe import ScoringMoment
 
 LIFECYCLE_STAGES = ("lead", "first_time", "second_order", "loyal", "lapsed", "sleeping")
 
@@ -76,9 +79,12 @@ def quantile_scores(values: pd.Series, bins: int = 5, higher_is_better: bool = T
 
 def customer_activity(transactions: pd.DataFrame, as_of) -> pd.DataFrame:
     """Per customer with an order up to ``as_of``: n_orders, revenue, first/last order,
-    days_since_last_order, tenure_days."""
-    as_of_day = pd.Timestamp(as_of).normalize()
-    tx = rows_before(transactions, as_of_day + pd.Timedelta(days=1))
+    days_since_last_order, tenure_days.
+
+    ``as_of``: the as-of day (last day of data; date-like or ``ScoringMoment``): rows before
+    its cutoff (the next day) count."""
+    moment = ScoringMoment.of(as_of)
+    tx = rows_before(transactions, moment.cutoff)
     grouped = tx.groupby("customer_id", sort=True)
     activity = pd.DataFrame({
         "n_orders": grouped["order_id"].nunique().astype("int64"),
@@ -87,7 +93,7 @@ def customer_activity(transactions: pd.DataFrame, as_of) -> pd.DataFrame:
         "last_order_at": grouped["timestamp"].max(),
     })
     activity = activity.join(recency_and_tenure(activity["first_order_at"],
-                                                activity["last_order_at"], as_of_day))
+                                                activity["last_order_at"], moment))
     activity.index = activity.index.astype("string")
     activity.index.name = "customer_id"
     return activity
@@ -167,16 +173,19 @@ def lifecycle_stage(n_orders: pd.Series, days_since_last_order: pd.Series,
 def cart_abandoners(events: pd.DataFrame, transactions: pd.DataFrame, as_of,
                     config: SegmentConfig = SegmentConfig()) -> pd.Series:
     """True for customers whose latest recent cart/checkout event was not followed by an
-    order within ``cart_abandon_days``. Indexed by customer_id (customers with such events)."""
-    as_of_ts = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+    order within ``cart_abandon_days``. Indexed by customer_id (customers with such events).
+
+    ``as_of``: the as-of day (last day of data; date-like or ``ScoringMoment``): events and
+    orders before its cutoff (the next day) count."""
+    cutoff = ScoringMoment.of(as_of).cutoff
     carts = events.loc[events["event_type"].isin(["cart_add", "checkout_start"])
-                       & (events["timestamp"] < as_of_ts)
-                       & (events["timestamp"] >= as_of_ts - pd.Timedelta(
+                       & (events["timestamp"] < cutoff)
+                       & (events["timestamp"] >= cutoff - pd.Timedelta(
                            days=config.cart_recent_days))]
     last_cart = carts.groupby("customer_id")["timestamp"].max()
-    window_end = (last_cart + pd.Timedelta(days=config.cart_abandon_days)).clip(upper=as_of_ts)
+    window_end = (last_cart + pd.Timedelta(days=config.cart_abandon_days)).clip(upper=cutoff)
     orders = transactions.loc[transactions["customer_id"].isin(last_cart.index)
-                              & (transactions["timestamp"] < as_of_ts),
+                              & (transactions["timestamp"] < cutoff),
                               ["customer_id", "timestamp"]]
     joined = orders.join(last_cart.rename("cart_at"), on="customer_id").join(
         window_end.rename("window_end"), on="customer_id")
@@ -189,11 +198,14 @@ def cart_abandoners(events: pd.DataFrame, transactions: pd.DataFrame, as_of,
 def email_engagement(events: pd.DataFrame, as_of, customers: pd.DataFrame | None = None,
                      config: SegmentConfig = SegmentConfig()) -> pd.Series:
     """clicker / reader / passive over the last ``engagement_days``, for customers who get
-    emails (opted in, or with any email event)."""
-    as_of_ts = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+    emails (opted in, or with any email event).
+
+    ``as_of``: the as-of day (last day of data; date-like or ``ScoringMoment``): events before
+    its cutoff (the next day) count."""
+    cutoff = ScoringMoment.of(as_of).cutoff
     email = events.loc[events["event_type"].isin(["email_open", "email_click"])
-                       & (events["timestamp"] < as_of_ts)]
-    recent = email.loc[email["timestamp"] >= as_of_ts - pd.Timedelta(days=config.engagement_days)]
+                       & (events["timestamp"] < cutoff)]
+    recent = email.loc[email["timestamp"] >= cutoff - pd.Timedelta(days=config.engagement_days)]
     clicked = set(recent.loc[recent["event_type"] == "email_click", "customer_id"])
     opened = set(recent.loc[recent["event_type"] == "email_open", "customer_id"])
     audience = pd.Index(email["customer_id"].unique(), dtype="string")
@@ -212,14 +224,17 @@ def build_segments(shop: ShopData, as_of=None, config: SegmentConfig = SegmentCo
     Columns: n_orders, revenue, first_order_at, last_order_at, days_since_last_order,
     tenure_days, r_score, f_score, m_score, fm_score, rfm_score, rfm_segment,
     lifecycle_stage, and where events exist cart_abandoner and email_engagement.
+
+    ``as_of``: the as-of day (last day of data; date-like or ``ScoringMoment``; default
+    ``shop.as_of``); profiles signed up before its cutoff (the next day) are leads.
     """
-    as_of = pd.Timestamp(as_of if as_of is not None else shop.as_of).normalize()
-    activity = customer_activity(shop.transactions, as_of)
+    moment = ScoringMoment.of(as_of if as_of is not None else shop.as_of)
+    activity = customer_activity(shop.transactions, moment)
     table = activity.join(rfm_scores(activity, config))
     if shop.customers is not None:
         known = shop.customers.loc[
             shop.customers["signup_at"].isna()
-            | (shop.customers["signup_at"] < as_of + pd.Timedelta(days=1)), "customer_id"]
+            | (shop.customers["signup_at"] < moment.cutoff), "customer_id"]
         leads = pd.Index(known, dtype="string").difference(table.index)
         table = pd.concat([table, pd.DataFrame(index=leads)])
         table["n_orders"] = table["n_orders"].fillna(0).astype("int64")
@@ -229,9 +244,9 @@ def build_segments(shop: ShopData, as_of=None, config: SegmentConfig = SegmentCo
     table["lifecycle_stage"] = lifecycle_stage(table["n_orders"],
                                                table["days_since_last_order"], config)
     if shop.events is not None and len(shop.events):
-        abandoners = cart_abandoners(shop.events, shop.transactions, as_of, config)
+        abandoners = cart_abandoners(shop.events, shop.transactions, moment, config)
         table["cart_abandoner"] = abandoners.reindex(table.index).fillna(False).astype(bool)
-        table["email_engagement"] = email_engagement(shop.events, as_of, shop.customers,
+        table["email_engagement"] = email_engagement(shop.events, moment, shop.customers,
                                                      config).reindex(table.index)
     table = table.sort_index()
     return table.reset_index()

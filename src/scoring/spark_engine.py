@@ -46,6 +46,7 @@ import pyarrow as pa
 from .data.errors import DataError
 from .data.schema import DATETIME_COLUMNS, FLOAT_COLUMNS, STRING_COLUMNS, ShopData
 from .scorer import CustomerScorer
+from .timeframe import ScoringMoment
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +166,8 @@ def score_with_spark(
     Args:
         scorer: a fitted ``CustomerScorer``.
         shop: the shop's canonical tables (in memory; shipped to Spark with Arrow).
-        as_of: scoring moment (day); default ``shop.as_of``.
+        as_of: the as-of day (last day of data; date-like or ``ScoringMoment``); default
+            ``shop.as_of``.
         master: Spark master for a new session (default ``local[*]``); a running session is
             used as it is and left running.
         n_buckets: customer buckets (one pandas call each); default
@@ -176,7 +178,7 @@ def score_with_spark(
         (scores, summary): the scoring table (one row per customer, sorted by customer_id,
         the pandas engine's columns and dtypes) and the campaign summary dict.
     """
-    as_of = pd.Timestamp(as_of if as_of is not None else shop.as_of).normalize()
+    moment = ScoringMoment.of(as_of if as_of is not None else shop.as_of)
     scorer.check_input(shop.transactions)
     tx_pdf = _input_frame(shop.transactions, TRANSACTION_INPUT_COLUMNS, "transactions")
     tx_pdf[_ROW] = np.arange(len(tx_pdf), dtype=np.int64)
@@ -193,14 +195,14 @@ def score_with_spark(
                 if ev_pdf is not None
                 else None
             )
-        probe = _probe(scorer, tx_pdf, ev_pdf, as_of)
+        probe = _probe(scorer, tx_pdf, ev_pdf, moment)
         del tx_pdf, ev_pdf
         per_customer = _score_buckets(
-            spark, scorer, tx, ev, as_of, tx_dtypes, ev_dtypes, probe, n_buckets,
+            spark, scorer, tx, ev, moment, tx_dtypes, ev_dtypes, probe, n_buckets,
             len(shop.transactions),
         )  # fmt: skip
     with _timed("finalize on the driver"):
-        return scorer.finalize(per_customer, as_of, shop.customers)
+        return scorer.finalize(per_customer, moment, shop.customers)
 
 
 def score_parquet_with_spark(
@@ -225,18 +227,21 @@ def score_parquet_with_spark(
     lines keep the order in which pandas reads the files (files sorted by path, rows in file
     order).
 
+    ``as_of``: the as-of day (last day of data; date-like or ``ScoringMoment``): order lines
+    and events before its cutoff (the next day) are scored.
+
     Returns (scores, summary), equal to ``scorer.score`` on the same tables loaded in pandas.
     """
     from pyspark.sql import functions as F
 
-    as_of = pd.Timestamp(as_of).normalize()
+    moment = ScoringMoment.of(as_of)
     with _session(master, conf) as spark, _conf(spark, NANOS_AS_LONG, "true"):
         raw = spark.read.parquet(str(transactions_path))
         columns = [c for c in TRANSACTION_INPUT_COLUMNS if c in raw.columns]
         _require_columns(raw.columns, str(transactions_path), "transactions")
         tx = _canonical_spark(_in_file_order(spark, raw, columns))
         tx_dtypes = {c: _canonical_dtype(c) for c in columns} | {_ROW: np.dtype("int64")}
-        end = F.lit(str(as_of + pd.Timedelta(days=1))).cast("timestamp_ntz")
+        end = F.lit(str(moment.cutoff)).cast("timestamp_ntz")
         with _timed("sample and check_input"):
             sample = _to_pandas(
                 tx.filter(F.col("timestamp") < end).limit(CHECK_SAMPLE_ROWS), tx_dtypes
@@ -251,14 +256,14 @@ def score_parquet_with_spark(
             ev = _canonical_spark(ev_raw.select(*ev_columns))
             ev_dtypes = {c: _canonical_dtype(c) for c in ev_columns}
         with _timed("dtype probe and row count"):
-            probe = _probe_sample(scorer, sample, ev, as_of, ev_dtypes)
+            probe = _probe_sample(scorer, sample, ev, moment, ev_dtypes)
             n_rows = raw.count()
         per_customer = _score_buckets(
-            spark, scorer, tx, ev, as_of, tx_dtypes, ev_dtypes, probe, n_buckets, n_rows
+            spark, scorer, tx, ev, moment, tx_dtypes, ev_dtypes, probe, n_buckets, n_rows
         )
     with _timed("finalize on the driver"):
         customers = _read_customers(customers_path) if customers_path is not None else None
-        return scorer.finalize(per_customer, as_of, customers)
+        return scorer.finalize(per_customer, moment, customers)
 
 
 # --------------------------------------------------------------------------- the Spark job
@@ -269,7 +274,7 @@ def _score_buckets(
     scorer: CustomerScorer,
     tx,
     ev,
-    as_of: pd.Timestamp,
+    moment: ScoringMoment,
     tx_dtypes: dict,
     ev_dtypes: dict | None,
     probe: pd.DataFrame,
@@ -277,7 +282,8 @@ def _score_buckets(
     n_rows: int,
 ) -> pd.DataFrame:
     """Per-customer rows of every customer (``scorer.score_customers`` per bucket), sorted by
-    customer_id, with the pandas engine's dtypes (those of ``probe``)."""
+    customer_id, with the pandas engine's dtypes (those of ``probe``); rows before the
+    moment's cutoff."""
     from pyspark.sql import functions as F
 
     if n_buckets is None:
@@ -285,7 +291,7 @@ def _score_buckets(
         n_buckets = max(2 * parallelism, math.ceil(n_rows / ROWS_PER_BUCKET))
     if n_buckets < 1:
         raise DataError(f"n_buckets={n_buckets} must be at least 1.")
-    end = F.lit(str(as_of + pd.Timedelta(days=1))).cast("timestamp_ntz")
+    end = F.lit(str(moment.cutoff)).cast("timestamp_ntz")
     bucket = F.pmod(F.hash("customer_id"), F.lit(n_buckets))
     tx = tx.filter(F.col("timestamp") < end).withColumn(_BUCKET, bucket)
     schema = _spark_schema(probe)
@@ -307,7 +313,7 @@ def _score_buckets(
             ev_pdf = ev_pdf.drop(columns=_BUCKET).astype(ev_dtypes).reset_index(drop=True)
         else:  # no events in this bucket: what score_customers does without events
             ev_pdf = None
-        out = get_scorer().score_customers(tx_pdf, as_of, ev_pdf)
+        out = get_scorer().score_customers(tx_pdf, moment, ev_pdf)
         return out[columns]
 
     if ev is None:
@@ -368,24 +374,25 @@ def _timed(step: str) -> Iterator[None]:
 
 
 def _probe(
-    scorer: CustomerScorer, tx: pd.DataFrame, events: pd.DataFrame | None, as_of: pd.Timestamp
+    scorer: CustomerScorer, tx: pd.DataFrame, events: pd.DataFrame | None, moment: ScoringMoment
 ) -> pd.DataFrame:
-    """``score_customers`` on one customer (with an order up to ``as_of``): its dtypes are
-    the output schema of the buckets."""
-    before = tx["timestamp"] < as_of + pd.Timedelta(days=1)
+    """``score_customers`` on one customer (with an order up to the moment's as-of day): its
+    dtypes are the output schema of the buckets."""
+    before = tx["timestamp"] < moment.cutoff
     if not before.any():
         raise DataError(
-            f"no order lines up to {as_of.date()} (the as-of day); the first "
+            f"no order lines up to {moment} (the as-of day); the first "
             f"order is on {tx['timestamp'].min()}. Pass a later --as-of."
         )
     customer = tx.loc[before.to_numpy().argmax(), "customer_id"]
     one_tx = tx.loc[tx["customer_id"] == customer].drop(columns=_ROW)
     one_ev = events.loc[events["customer_id"] == customer] if events is not None else None
-    return scorer.score_customers(one_tx, as_of, one_ev)
+    return scorer.score_customers(one_tx, moment, one_ev)
 
 
 def _probe_sample(
-    scorer: CustomerScorer, sample: pd.DataFrame, ev, as_of: pd.Timestamp, ev_dtypes: dict | None
+    scorer: CustomerScorer, sample: pd.DataFrame, ev, moment: ScoringMoment,
+    ev_dtypes: dict | None
 ) -> pd.DataFrame:
     """``_probe`` for Spark inputs, on the sample of order lines already on the driver (the
     probe needs the output dtypes, not a customer's complete history) and a sample of events,
@@ -397,7 +404,7 @@ def _probe_sample(
             sample = sample.loc[sample["customer_id"] == sample.loc[both.idxmax(), "customer_id"]]
     else:
         ev_sample = None
-    return _probe(scorer, sample.reset_index(drop=True), ev_sample, as_of)
+    return _probe(scorer, sample.reset_index(drop=True), ev_sample, moment)
 
 
 # --------------------------------------------------------------------------- conversions

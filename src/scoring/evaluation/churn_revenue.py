@@ -305,10 +305,12 @@ def _fit_lgbm_pair(panel, features: pd.DataFrame, name: str, use_btyd: bool, com
     feature importances of each.
     """
     churn_model = LGBMChurnModel(
-        calibration="isotonic", use_btyd=use_btyd, **common, **settings["churn_params"]
+        calibration="isotonic", use_btyd=use_btyd, **common,
+        lgbm_params=dict(settings["churn_params"]) or None
     ).fit(panel=panel)
     revenue_model = LGBMRevenueModel(
-        calibration="scale", use_btyd=use_btyd, **common, **settings["revenue_params"]
+        calibration="scale", use_btyd=use_btyd, **common,
+        lgbm_params=dict(settings["revenue_params"]) or None
     ).fit(panel=panel)
     candidates = _Candidates(
         churn={name: churn_model.predict_proba(features).to_numpy()},

@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..data.schema import ShopData, rows_before
 from ..features.rfm import calibration_and_holdout
+from ..timeframe import ScoringMoment
 from .metrics import churn_metrics, revenue_metrics
 
 
@@ -44,29 +45,34 @@ class ScorerEvaluation:
 
 def history_before(shop: ShopData, cutoff) -> ShopData:
     """The shop as known the day before ``cutoff``: transactions, events and quarantined
-    lines (returns feed features) strictly before it; profiles as they are."""
-    cutoff = pd.Timestamp(cutoff).normalize()
+    lines (returns feed features) strictly before it; profiles as they are.
+
+    ``cutoff``: the cutoff day (first day after the data; date-like or ``ScoringMoment``);
+    the returned shop's ``as_of`` is the day before it."""
+    moment = ScoringMoment.from_cutoff(cutoff)
+    cutoff = moment.cutoff
     quarantine = shop.quarantine
     if len(quarantine) and "timestamp" in quarantine:
         quarantine = quarantine.loc[quarantine["timestamp"] < cutoff]
     events = None if shop.events is None else rows_before(shop.events, cutoff)
     return replace(shop, transactions=rows_before(shop.transactions, cutoff),
                    events=events, quarantine=quarantine,
-                   as_of=cutoff - pd.Timedelta(days=1))
+                   as_of=moment.as_of)
 
 
 def evaluate_scorer(shop: ShopData, cutoff, config) -> ScorerEvaluation:
     """Fit the scorer before ``cutoff`` and measure it on the next ``config.churn_horizon_days``
-    days (module docstring). ``config``: a ``ScoringConfig``."""
+    days (module docstring). ``cutoff``: the cutoff day (the first day of the measured window;
+    date-like or ``ScoringMoment``); ``config``: a ``ScoringConfig``."""
     from ..scorer import CustomerScorer
 
-    cutoff = pd.Timestamp(cutoff).normalize()
+    moment = ScoringMoment.from_cutoff(cutoff)
+    cutoff = moment.cutoff
     horizon = int(config.churn_horizon_days)
-    history = history_before(shop, cutoff)
-    as_of = cutoff - pd.Timedelta(days=1)
-    scorer = CustomerScorer(config).fit(history, as_of)
-    scored = scorer.score_customers_in_chunks(history.transactions, as_of, history.events)
-    actual = calibration_and_holdout(shop.transactions, cutoff, horizon)
+    history = history_before(shop, moment)
+    scorer = CustomerScorer(config).fit(history, moment)
+    scored = scorer.score_customers_in_chunks(history.transactions, moment, history.events)
+    actual = calibration_and_holdout(shop.transactions, moment, horizon)
     scored = scored.set_index("customer_id").reindex(actual.index.astype("string"))
     predictions = pd.DataFrame({
         "customer_id": actual.index.astype("string"),

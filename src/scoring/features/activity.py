@@ -17,20 +17,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..timeframe import ScoringMoment
+
 
 def days_to_as_of(days: pd.Series, as_of) -> np.ndarray:
     """Whole days from each timestamp's day to the as-of day, int64 array of shape (n,).
 
-    ``days``: timestamps (any time of day; floored to the day); ``as_of``: the as-of moment
-    (floored to its day)."""
-    as_of_day = pd.Timestamp(as_of).normalize()
+    ``days``: timestamps (any time of day; floored to the day); ``as_of``: the as-of day (the
+    last day of data; a date-like, floored to its day, or a ``ScoringMoment``)."""
+    as_of_day = ScoringMoment.of(as_of).as_of
     return ((as_of_day - days.dt.normalize()) // pd.Timedelta(days=1)).to_numpy(dtype="int64")
 
 
 def recency_and_tenure(first_order_at: pd.Series, last_order_at: pd.Series, as_of
                        ) -> pd.DataFrame:
     """``days_since_last_order`` and ``tenure_days`` (int64, days; module docstring) of
-    customers with their first and last order timestamps (Series with the same index)."""
+    customers with their first and last order timestamps (Series with the same index), to the
+    as-of day ``as_of`` (date-like or ``ScoringMoment``)."""
     return pd.DataFrame({
         "days_since_last_order": days_to_as_of(last_order_at, as_of),
         "tenure_days": days_to_as_of(first_order_at, as_of),

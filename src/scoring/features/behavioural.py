@@ -60,6 +60,7 @@ import pandas as pd
 
 from scoring.data.errors import DataError, require_columns
 from scoring.features.activity import recency_and_tenure
+from scoring.timeframe import ScoringMoment
 
 DEFAULT_WINDOWS: tuple[int, ...] = (30, 90, 180, 365)
 DEFAULT_EVENT_WINDOWS: tuple[int, ...] = (30, 90)
@@ -359,7 +360,7 @@ def _totals(orders: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
     ).astype("float64")
     # recency and tenure: the one definition (features.activity), to the as-of day
     span = grouped["day"].agg(["min", "max"])
-    activity = recency_and_tenure(span["min"], span["max"], cutoff - pd.Timedelta(days=1))
+    activity = recency_and_tenure(span["min"], span["max"], ScoringMoment.from_cutoff(cutoff))
     features.insert(2, "days_since_last_order", activity["days_since_last_order"].astype("float64"))
     features.insert(3, "tenure_days", activity["tenure_days"].astype("float64"))
     features.index = features.index.astype("string")

@@ -28,6 +28,7 @@ import pandas as pd
 
 from .._kernels.sort_keys import customer_keys, factorize_sorted, runs, sort_customer_days
 from ..data.errors import DataError
+from ..timeframe import ScoringMoment
 
 __all__ = ["calibration_and_holdout", "factorize_sorted", "rfm_summary"]
 
@@ -113,8 +114,9 @@ def rfm_summary(
 
     Args:
         transactions: canonical transactions (``customer_id``, ``timestamp``, ``amount``).
-        observation_end: last day of the observation period (inclusive; a cutoff's
-            ``cutoff - 1 day``). Later purchases are ignored.
+        observation_end: the as-of day, last day of the observation period (inclusive;
+            ``ScoringMoment.observation_end``, the day before a cutoff; a date-like or a
+            ``ScoringMoment``). Later purchases are ignored.
         value_col: the money column.
 
     Returns:
@@ -123,7 +125,7 @@ def rfm_summary(
         day), ``T`` (days from first purchase day to ``observation_end``),
         ``monetary_value`` (mean revenue per repeat purchase day; 0 without repeats).
     """
-    end = _day_number(observation_end)
+    end = _day_number(ScoringMoment.of(observation_end).observation_end)
     groups = _customer_days(transactions, None, end, value_col)
     # no customer before the end: an empty table (callers say what that means for them)
     last_index = (np.append(groups.start[1:], len(groups.day)) - 1 if len(groups.start)
@@ -152,17 +154,20 @@ def calibration_and_holdout(
 ) -> pd.DataFrame:
     """RFM before ``cutoff`` plus what each customer did in ``[cutoff, cutoff + holdout_days)``.
 
+    ``cutoff``: the cutoff day (the first holdout day, ``ScoringMoment.cutoff``; a date-like or
+    a ``ScoringMoment``); the calibration ends on the as-of day before it.
+
     Returns one row per customer with a purchase before the cutoff: the ``rfm_summary``
     columns as of ``cutoff - 1 day``, and ``frequency_holdout`` (purchase days in the holdout),
     ``monetary_value_holdout`` (mean revenue per holdout purchase day, 0 if none),
     ``revenue_holdout`` (total revenue in the holdout), ``orders_holdout`` (distinct orders),
     ``duration_holdout`` (days).
     """
-    cutoff = pd.Timestamp(cutoff).normalize()
+    moment = ScoringMoment.from_cutoff(cutoff)
     if holdout_days <= 0:
         raise DataError(f"holdout_days must be positive, got {holdout_days}")
-    calibration = rfm_summary(transactions, cutoff - pd.Timedelta(days=1), value_col)
-    start = _day_number(cutoff)
+    calibration = rfm_summary(transactions, moment.observation_end, value_col)
+    start = _day_number(moment.cutoff)
     window = _customer_days(transactions, start, start + holdout_days - 1, value_col)
     holdout_ids = _ids_at(transactions["customer_id"], window.row)
     revenue = (np.add.reduceat(window.value, window.start) if len(window.start)

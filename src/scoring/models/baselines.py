@@ -14,20 +14,29 @@ per customer, index ``customer_id``) and use its columns ``days_since_last_order
   regression on the score fitted on an earlier origin.
 * ``SpendRateBaseline``: historical rates per day of tenure. Revenue in the next ``H`` days =
   revenue_total / (tenure_days + 1) * H; churn = exp(-purchase_days / (tenure_days + 1) * H) (Poisson
-  with the historical purchase-day rate). No fitting.
+  with the historical purchase-day rate). No fitting (``fit`` is a no-op).
+
+All three are scikit-learn estimators (``get_params`` / ``clone``); the fitted baselines raise
+``NotFittedError`` (``NOT_FITTED_MESSAGE``) before ``fit``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.exceptions import NotFittedError
+from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
+from sklearn.utils.validation import check_is_fitted
 
 from scoring.data.errors import DataError, require_columns
 from scoring.segments import SegmentConfig, rfm_scores
 
 RFM_QUINTILES = 5
+NOT_FITTED_MESSAGE = (
+    "This %(name)s instance is not fitted yet; call fit(features, churned) on an earlier "
+    "origin first."
+)
+"""``check_is_fitted`` message of the fitted baselines (``NotFittedError``)."""
 
 
 def _require(features: pd.DataFrame, columns: tuple[str, ...], who: str) -> None:
@@ -50,7 +59,7 @@ def _fit_logistic(score: np.ndarray, churned) -> LogisticRegression:
     return LogisticRegression(C=1e6, max_iter=1000).fit(score.reshape(-1, 1), y)
 
 
-class RecencyBaseline:
+class RecencyBaseline(BaseEstimator):
     """Churn from days since the last order (see module docstring).
 
     Fitted attributes: ``calibrator_`` (LogisticRegression on log1p(days)).
@@ -69,15 +78,14 @@ class RecencyBaseline:
 
     def predict_proba(self, features: pd.DataFrame) -> pd.Series:
         """Churn probability per customer, Series ``churn_probability``."""
-        if not hasattr(self, "calibrator_"):
-            raise NotFittedError("RecencyBaseline is not fitted; call fit on an earlier origin.")
+        check_is_fitted(self, "calibrator_", msg=NOT_FITTED_MESSAGE)
         x = np.log1p(self.score(features).to_numpy()).reshape(-1, 1)
         return pd.Series(
             self.calibrator_.predict_proba(x)[:, 1], index=features.index, name="churn_probability"
         )
 
 
-class RFMScoreBaseline:
+class RFMScoreBaseline(BaseEstimator):
     """Churn from the summed RFM quintile score (see module docstring).
 
     Fitted attributes: ``calibrator_`` (LogisticRegression on the churn score).
@@ -106,15 +114,14 @@ class RFMScoreBaseline:
 
     def predict_proba(self, features: pd.DataFrame) -> pd.Series:
         """Churn probability per customer, Series ``churn_probability``."""
-        if not hasattr(self, "calibrator_"):
-            raise NotFittedError("RFMScoreBaseline is not fitted; call fit on an earlier origin.")
+        check_is_fitted(self, "calibrator_", msg=NOT_FITTED_MESSAGE)
         x = self.score(features).to_numpy().reshape(-1, 1)
         return pd.Series(
             self.calibrator_.predict_proba(x)[:, 1], index=features.index, name="churn_probability"
         )
 
 
-class SpendRateBaseline:
+class SpendRateBaseline(BaseEstimator):
     """Historical revenue and purchase-day rates per day of tenure (no fitting).
 
     Parameters
@@ -124,6 +131,13 @@ class SpendRateBaseline:
 
     def __init__(self, horizon_days: int = 182):
         self.horizon_days = horizon_days
+
+    def fit(self, features: pd.DataFrame | None = None, churned=None) -> SpendRateBaseline:
+        """No-op (nothing to fit); returns self."""
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
 
     def _rates(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         _require(features, ("revenue_total", "n_purchase_days", "tenure_days"), "SpendRateBaseline")

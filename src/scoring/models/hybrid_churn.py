@@ -27,8 +27,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import special
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
-from scoring.data.errors import DataError
 from scoring.data.schema import EVENT_TYPES, rows_before
 from scoring.features.behavioural import (
     DEFAULT_EVENT_WINDOWS,
@@ -36,13 +37,18 @@ from scoring.features.behavioural import (
     behavioural_features,
 )
 from scoring.features.rfm import rfm_summary
-from scoring.models.lgbm import (
+from scoring.models.churn import (
     BTYD_CHURN,
     LGBMChurnModel,
     btyd_features,
     build_rolling_origin_panel,
     fit_btyd_feature_models,
 )
+
+NOT_FITTED_MESSAGE = (
+    "This %(name)s instance is not fitted yet; call fit(transactions, as_of) first."
+)
+"""``check_is_fitted`` message of ``HybridChurnModel`` (``NotFittedError``)."""
 
 EVENT_COUNT_COLUMNS = {f"{e}_{w}d" for e in EVENT_TYPES for w in DEFAULT_EVENT_WINDOWS}
 EVENT_RECENCY_COLUMNS = {f"days_since_last_{e}" for e in EVENT_TYPES}
@@ -70,8 +76,11 @@ def average_rank_percentile(values: pd.Series, reference: np.ndarray) -> pd.Seri
     return pd.Series(np.where(np.isnan(x), np.nan, pct), index=values.index)
 
 
-class HybridChurnModel:
+class HybridChurnModel(BaseEstimator):
     """LightGBM hybrid churn probability P(no order in the next ``horizon_days`` days).
+
+    A scikit-learn estimator (``get_params`` / ``clone``; fitted state only in ``*_``
+    attributes set by ``fit``; ``NotFittedError`` before it).
 
     Parameters
     ----------
@@ -162,8 +171,7 @@ class HybridChurnModel:
         """Churn probability per customer with an order up to ``as_of`` (Series indexed by
         ``customer_id``, sorted). ``rfm``: their ``rfm_summary`` as of ``as_of`` if already
         computed. Any partition of the customers gives the same values."""
-        if not hasattr(self, "model_"):
-            raise DataError("HybridChurnModel is not fitted; call fit first.")
+        check_is_fitted(self, "model_", msg=NOT_FITTED_MESSAGE)
         as_of = pd.Timestamp(as_of).normalize()
         tx = rows_before(transactions, as_of + pd.Timedelta(days=1))
         if rfm is None:
