@@ -547,7 +547,10 @@ def staged_files(out: Path) -> int:
     staging = [p for p in out.parent.iterdir() if p.name.startswith(out.name + ".staging-")]
     if not staging:
         return -1
-    return sum(1 for p in staging[0].rglob("*") if not p.name.startswith("."))
+    try:
+        return sum(1 for p in staging[0].rglob("*") if not p.name.startswith("."))
+    except FileNotFoundError:  # swapped in (or cleaned up) while we looked
+        return -1
 
 
 @pytest.mark.slow
