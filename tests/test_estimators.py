@@ -384,12 +384,13 @@ def test_churn_predictions_do_not_depend_on_the_batch(churn_spec, churn_fitted, 
         assert set(part.index) == set(churn_data.at_cutoff.index[rows])
 
 
-def test_lgbm_params_keyword_form_still_works():
-    with pytest.warns(FutureWarning, match="lgbm_params="):
-        model = LGBMChurnModel(num_leaves=7, lgbm_params={"max_depth": 3})
+def test_lgbm_params_are_one_parameter_seen_by_get_params():
+    model = LGBMChurnModel(lgbm_params={"max_depth": 3, "num_leaves": 7})
     assert model.get_params()["lgbm_params"] == {"max_depth": 3, "num_leaves": 7}
     assert clone(model).get_params() == model.get_params()
     assert LGBMRevenueModel().get_params()["lgbm_params"] is None
+    with pytest.raises(TypeError):  # no hidden **kwargs: get_params would not see them
+        LGBMChurnModel(num_leaves=7)
 
 
 def test_with_calibration_shares_boosters_and_keeps_the_original(churn_data):

@@ -14,7 +14,7 @@ from .config import ProjectConfig, activated, dumps_yaml
 from .config import load_config as load_project_config
 from .console import format_run_summary
 from .data import DATASETS, DataError, load_dataset, load_files
-from .data.options import LoadOptions, parse_cli_date
+from .data.options import parse_cli_date
 from .outputs import dumps, handle_termination
 
 
@@ -85,12 +85,6 @@ def add_reading_options(parser: argparse.ArgumentParser) -> None:
 
 READING_OPTIONS = ("encoding", "sheet", "header_row", "delimiter", "date_format", "decimal",
                    "timezone", "max_bad_share", "cancellation_prefix")
-
-
-def load_options(args: argparse.Namespace, config: dict) -> LoadOptions:
-    """Reading options: the config file's, overridden by the command line's."""
-    return LoadOptions.from_config(config, **{k: getattr(args, k, None)
-                                              for k in READING_OPTIONS})
 
 
 def config_overrides(args: argparse.Namespace) -> dict:

@@ -166,7 +166,7 @@ class CustomerScorer:
         had = shop.input_columns or tuple(c for c in tx if tx[c].notna().any())
         self.input_columns_ = ["customer_id", "timestamp", "amount"] + (
             ["product_id"] if shop.has_products else []) + (
-            [c for c in LGBM_INPUT_COLUMNS if c in had and c in tx and tx[c].notna().any()]
+            [c for c in LGBM_INPUT_COLUMNS if c in had]
             if self.churn_model_ is not None else [])
         self.version_ = self._fingerprint()
         return self

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from .columns import COLUMN_ALIASES, match_columns  # noqa: F401 (aliases re-exported)
 from .errors import DataError
@@ -39,16 +38,6 @@ def parse_column_mapping(spec: str | dict | None) -> dict[str, str]:
         canonical, source = item.split("=", 1)
         mapping[canonical.strip()] = source.strip()
     return mapping
-
-
-def load_config(path: str | Path | None) -> dict:
-    """Read a YAML config (e.g. ``columns:``, ``customers_columns:``, ``cutoff:``)."""
-    if path is None:
-        return {}
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: config file not found")
-    return yaml.safe_load(path.read_text()) or {}
 
 
 def read_table(path: str | Path, what: str = "transactions", **options) -> pd.DataFrame:

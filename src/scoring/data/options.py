@@ -10,7 +10,7 @@ the file. ``None`` means "detect it, and refuse clearly when detection is ambigu
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -69,16 +69,6 @@ class LoadOptions:
     def cancellation_rule(self) -> str | None:
         """The prefix in force, or None when the rule is off."""
         return self.cancellation_prefix or None
-
-    @classmethod
-    def from_config(cls, config: dict | None, **overrides) -> LoadOptions:
-        """Options from a config mapping (unknown keys ignored: the config file holds other
-        sections too), then ``overrides`` that are not None (command-line flags)."""
-        names = {f.name for f in fields(cls)}
-        values = {k: v for k, v in (config or {}).items() if k in names}
-        values.update({k: v for k, v in overrides.items() if v is not None and k in names})
-        options = cls(**values)
-        return options
 
     def with_changes(self, **changes) -> LoadOptions:
         return replace(self, **changes)

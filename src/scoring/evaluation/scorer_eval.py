@@ -52,8 +52,8 @@ def history_before(shop: ShopData, cutoff) -> ShopData:
     moment = ScoringMoment.from_cutoff(cutoff)
     cutoff = moment.cutoff
     quarantine = shop.quarantine
-    if len(quarantine) and "timestamp" in quarantine:
-        quarantine = quarantine.loc[quarantine["timestamp"] < cutoff]
+    if "timestamp" in quarantine:
+        quarantine = rows_before(quarantine, cutoff)
     events = None if shop.events is None else rows_before(shop.events, cutoff)
     return replace(shop, transactions=rows_before(shop.transactions, cutoff),
                    events=events, quarantine=quarantine,

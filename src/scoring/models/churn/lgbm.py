@@ -24,14 +24,12 @@ origin, ``btyd_*`` columns) as features and boosts from the BTYD prediction
 for revenue), so the trees learn corrections to the BTYD model.
 
 LightGBM settings go in ``lgbm_params`` (a dict overriding ``DEFAULT_CHURN_PARAMS`` /
-``DEFAULT_REVENUE_PARAMS``). Passing them as extra keywords (``LGBMChurnModel(num_leaves=7)``)
-still works but is deprecated (``FutureWarning``): they are merged into ``lgbm_params``.
+``DEFAULT_REVENUE_PARAMS``), one constructor parameter, so ``get_params``/``clone`` see them.
 """
 
 from __future__ import annotations
 
 import copy
-import warnings
 from collections.abc import Sequence
 
 import lightgbm as lgb
@@ -86,20 +84,6 @@ N_ESTIMATORS_FROM_SCRATCH = 300
 N_ESTIMATORS_FROM_BTYD = 100
 """Boosting rounds when ``n_estimators`` is not given: fewer when boosting from the BTYD
 prediction (the trees only correct it)."""
-
-
-def _merge_lgbm_params(lgbm_params: dict | None, legacy: dict, who: str) -> dict | None:
-    """``lgbm_params`` as given, or merged with LightGBM settings passed as extra keywords
-    (deprecated form; a ``FutureWarning`` names the replacement)."""
-    if not legacy:
-        return lgbm_params
-    warnings.warn(
-        f"{who}: pass LightGBM settings as lgbm_params={legacy!r}, not as keywords "
-        f"{sorted(legacy)}; the keyword form will be removed.",
-        FutureWarning,
-        stacklevel=3,
-    )
-    return {**(lgbm_params or {}), **legacy}
 
 
 class _RollingOriginLGBM(BaseEstimator):
@@ -358,7 +342,6 @@ class LGBMChurnModel(_RollingOriginLGBM):
         random_state: int = 0,
         n_jobs: int = 1,
         lgbm_params: dict | None = None,
-        **legacy_lgbm_params,
     ):
         self.horizon_days = horizon_days
         self.origins = origins
@@ -373,7 +356,7 @@ class LGBMChurnModel(_RollingOriginLGBM):
         self.level_reference = level_reference
         self.random_state = random_state
         self.n_jobs = n_jobs
-        self.lgbm_params = _merge_lgbm_params(lgbm_params, legacy_lgbm_params, "LGBMChurnModel")
+        self.lgbm_params = lgbm_params
 
     def _estimator(self):
         return lgb.LGBMClassifier(**self._params())
@@ -461,7 +444,6 @@ class LGBMRevenueModel(_RollingOriginLGBM):
         random_state: int = 0,
         n_jobs: int = 1,
         lgbm_params: dict | None = None,
-        **legacy_lgbm_params,
     ):
         self.horizon_days = horizon_days
         self.origins = origins
@@ -478,7 +460,7 @@ class LGBMRevenueModel(_RollingOriginLGBM):
         self.level_reference = level_reference
         self.random_state = random_state
         self.n_jobs = n_jobs
-        self.lgbm_params = _merge_lgbm_params(lgbm_params, legacy_lgbm_params, "LGBMRevenueModel")
+        self.lgbm_params = lgbm_params
 
     def _estimator(self):
         params = self._params()
