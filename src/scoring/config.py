@@ -126,7 +126,7 @@ class InputConfig:
 
 CHURN_REVENUE_KEYS: tuple[str, ...] = (
     "paretonbd", "n_folds", "step_days", "max_origins", "min_history_days", "min_origins",
-    "n_jobs", "plots", "churn_params", "revenue_params")
+    "n_jobs", "plots", "churn_params", "revenue_params", "max_training_customers")
 """The fields of ``EvaluationConfig`` that are ``evaluate_churn_revenue``'s settings."""
 
 
@@ -144,7 +144,10 @@ class EvaluationConfig:
         recommender_grid: recommender validation grid, ``quick`` or ``full``; None: the
             command's default (``run``: quick, ``evaluate``: full). ``--recommender-grid``.
         paretonbd, n_folds, step_days, max_origins, min_history_days, min_origins, n_jobs,
-            plots, churn_params, revenue_params: settings of the churn and revenue evaluation
+            plots, churn_params, revenue_params, max_training_customers (the rolling-origin
+            training panel holds a seeded sample of this many customers, like the scorer's
+            ``lgbm_training_customers``; every customer is still scored at the cutoff):
+            settings of the churn and revenue evaluation
             (``scoring.evaluation.churn_revenue.evaluate_churn_revenue``; its
             ``DEFAULT_CONFIG`` is ``EvaluationConfig().churn_revenue()``).
     """
@@ -163,6 +166,7 @@ class EvaluationConfig:
     plots: bool = True
     churn_params: dict = field(default_factory=dict)
     revenue_params: dict = field(default_factory=dict)
+    max_training_customers: int = 100_000
 
     def churn_revenue(self) -> dict:
         """The ``config`` of ``evaluate_churn_revenue`` (a fresh copy)."""

@@ -196,30 +196,37 @@ def _btyd_candidates(btyd: dict) -> _Candidates:
     )
 
 
-def _rolling_origin_panel(shop: ShopData, cutoff: pd.Timestamp, horizon: int, returns, settings):
+def _rolling_origin_panel(shop: ShopData, cutoff: pd.Timestamp, horizon: int, returns, settings,
+                          seed: int = 0):
     """The rolling-origin training panel before ``cutoff`` (with BTYD features), or None.
 
     ``horizon``: holdout days; ``returns``: the shop's returns or None; ``settings``:
-    ``_settings`` output (step_days, max_origins, min_history_days, min_origins). Returns
-    ``(panel or None, notes)``; ``notes`` says why there is no panel (too little history).
+    ``_settings`` output (step_days, max_origins, min_history_days, min_origins,
+    max_training_customers). Above ``max_training_customers`` customers the training origins
+    hold a sample drawn with ``seed`` (``hybrid_churn.stable_sample``, as the scorer trains),
+    the cutoff rows every customer. Returns ``(panel or None, notes)``; ``notes`` says why
+    there is no panel (too little history) or that the training panel is a sample.
     """
+    from scoring.models.churn.panel import build_sampled_panel
+    from scoring.models.hybrid_churn import stable_sample
+
+    common = dict(returns=returns, events=shop.events, customers=shop.customers, btyd=True,
+                  step_days=settings["step_days"], max_origins=settings["max_origins"],
+                  min_history_days=settings["min_history_days"],
+                  min_origins=settings["min_origins"])
+    tx = shop.transactions
+    sample = stable_sample(tx["customer_id"], int(settings["max_training_customers"]), seed)
+    notes: list[str] = []
     try:
-        panel = build_rolling_origin_panel(
-            shop.transactions,
-            cutoff,
-            horizon,
-            returns=returns,
-            events=shop.events,
-            customers=shop.customers,
-            btyd=True,
-            step_days=settings["step_days"],
-            max_origins=settings["max_origins"],
-            min_history_days=settings["min_history_days"],
-            min_origins=settings["min_origins"],
-        )
+        if len(sample) < tx["customer_id"].nunique():
+            panel = build_sampled_panel(tx, cutoff, horizon, sample, **common)
+            notes.append(f"LightGBM trained on a seeded sample of {len(sample):,} customers "
+                         "(max_training_customers); every customer scored")
+        else:
+            panel = build_rolling_origin_panel(tx, cutoff, horizon, **common)
     except DataError as error:
         return None, [f"no rolling-origin training ({error}); LightGBM models skipped"]
-    return panel, []
+    return panel, notes
 
 
 def _calibrated_churn_baselines(panel, features: pd.DataFrame) -> _Candidates:
@@ -546,7 +553,7 @@ def evaluate_churn_revenue(
     btyd = _btyd_at_cutoff(calibration, horizon, bool(settings["paretonbd"]))
     candidates = _btyd_candidates(btyd)
     # rolling-origin panel and baselines
-    panel, notes = _rolling_origin_panel(shop, cutoff, horizon, returns, settings)
+    panel, notes = _rolling_origin_panel(shop, cutoff, horizon, returns, settings, seed)
     features, baselines, baseline_notes = _baselines(
         panel, shop, cutoff, horizon, returns, calibration.index
     )

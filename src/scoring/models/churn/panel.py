@@ -20,7 +20,7 @@ before the evaluation cutoff, stacked, each row labelled with what the customer 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -112,6 +112,11 @@ def origin_labels(transactions: pd.DataFrame, origins: Sequence, horizon_days: i
         .reset_index()
     )
     frames = {}
+    if not len(origins):  # no training origin (the cutoff rows only): no label
+        index = pd.MultiIndex.from_arrays(
+            [pd.DatetimeIndex([], dtype="datetime64[ns]"), pd.Index([], dtype="string")],
+            names=["origin", "customer_id"])
+        return pd.DataFrame({"purchase_days_next": [], "revenue_next": []}, index=index)
     for origin in origins:
         start = pd.Timestamp(origin).normalize()
         end = start + pd.Timedelta(days=int(horizon_days))
@@ -229,6 +234,47 @@ def build_rolling_origin_panel(
         btyd_columns=btyd_columns,
         btyd_params=btyd_params,
     )
+
+
+def build_sampled_panel(
+    transactions: pd.DataFrame,
+    cutoff,
+    horizon_days: int,
+    training_customers: pd.Index,
+    returns: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
+    customers: pd.DataFrame | None = None,
+    **settings,
+) -> RollingOriginPanel:
+    """``build_rolling_origin_panel`` whose training origins hold only ``training_customers``
+    (a seeded sample, ``hybrid_churn.stable_sample``) and whose cutoff rows hold every
+    customer: training time and memory stay bounded on a large shop, while every customer is
+    still scored. ``settings``: the other keywords of ``build_rolling_origin_panel``.
+
+    The sample's panel is built first (its origins and label horizon); the cutoff rows are then
+    computed on all the data with that label horizon, exactly as the full panel computes them.
+    """
+    def sample(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+        if frame is None:
+            return None
+        return frame.loc[frame["customer_id"].isin(training_customers)]
+
+    panel = build_rolling_origin_panel(
+        sample(transactions), cutoff, horizon_days, returns=sample(returns),
+        events=sample(events), customers=sample(customers), **settings)
+    settings = {k: v for k, v in settings.items()
+                if k not in ("step_days", "max_origins", "min_history_days", "min_origins")}
+    everyone = build_rolling_origin_panel(
+        transactions, cutoff, panel.label_horizon_days, returns=returns, events=events,
+        customers=customers, origins=[], **settings)
+    training = panel.features.loc[panel.features.index.get_level_values("origin") < panel.cutoff]
+    features = pd.concat([training, everyone.features.reindex(columns=training.columns)])
+    for column in training.columns[training.dtypes == "category"]:
+        levels = sorted(set(training[column].cat.categories)
+                        | set(everyone.features[column].cat.categories))
+        features[column] = pd.Categorical(features[column].astype("object"), categories=levels)
+    btyd_params = {**panel.btyd_params, **everyone.btyd_params}
+    return replace(panel, features=features, btyd_params=btyd_params)
 
 
 def same_season_origins(

@@ -1,0 +1,190 @@
+"""Per-customer outcomes of a campaign window, computed from the canonical transactions.
+
+The result is the assignments table (one row per customer, in the input order) plus the
+outcome columns of the data contract (:data:`scoring.campaign.OUTCOME_COLUMNS`):
+
+- ``orders`` (int): distinct ``order_id`` with at least one positive-amount line in the
+  window ``[start, start + days)``;
+- ``revenue`` (float, currency, gross): sum of the positive amounts in the window
+  (cancellations / returns, negative lines, are ignored);
+- ``converted`` (bool): ``orders > 0``;
+- ``pre_orders`` / ``pre_revenue``: the same over ``[start - pre_days, start)``;
+- ``treated`` (bool): ``arm != control_arm``;
+- ``bonus_cost`` (float, currency): ``bonus_amount`` for a treated customer who converted
+  (the bonus is redeemed with an order), else 0;
+- ``net_revenue`` (float, currency): ``revenue - bonus_cost``.
+
+Lines without an ``order_id`` count in revenue but not in orders. Customers without any
+transaction get 0 everywhere (intention to treat: everybody assigned
+counts, whether or not they bought or opened the e-mail).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from scoring.data.errors import DataError, examples, require_columns
+
+from . import CONTROL_ARM
+
+__all__ = ["campaign_outcomes"]
+
+_TX_COLUMNS = ("customer_id", "timestamp", "amount", "order_id")
+
+
+def _as_timestamp(value, tz) -> pd.Timestamp:
+    """``value`` as a Timestamp in the time zone of the transactions (``tz`` or naive)."""
+    ts = pd.Timestamp(value)
+    if tz is not None and ts.tz is None:
+        ts = ts.tz_localize(tz)
+    elif tz is None and ts.tz is not None:
+        ts = ts.tz_convert(None)
+    return ts
+
+
+def campaign_outcomes(
+    assignments: pd.DataFrame,
+    transactions: pd.DataFrame,
+    start,
+    days: int,
+    pre_days: int = 365,
+    control_arm: str = CONTROL_ARM,
+) -> pd.DataFrame:
+    """Outcomes of every assigned customer in the campaign window and the pre-period.
+
+    Parameters
+    ----------
+    assignments:
+        One row per customer (``customer_id``, ``arm``, ``bonus_amount`` at least; the other
+        contract columns are passed through), shape ``(n_customers, k)``.
+    transactions:
+        Canonical purchase lines: ``customer_id`` (string), ``timestamp`` (datetime64),
+        ``amount`` (float, currency; cancellations / returns negative), ``order_id``.
+    start:
+        First day of the window (anything :class:`pandas.Timestamp` accepts).
+    days:
+        Window length in days; the window is ``[start, start + days)`` (half-open).
+    pre_days:
+        Length of the pre-period ``[start - pre_days, start)`` in days (covariates).
+    control_arm:
+        Name of the control arm.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``assignments`` (index reset, ``customer_id`` as string) plus the columns of
+        :data:`scoring.campaign.OUTCOME_COLUMNS`; shape ``(n_customers, k + 8)``.
+
+    Raises
+    ------
+    DataError
+        Missing columns, duplicated customer ids, missing arm, ``control_arm`` not among the
+        arms, missing ``bonus_amount`` for treated customers, or a window that starts after
+        the last transaction (the data does not reach the window yet).
+    """
+    if int(days) <= 0 or int(pre_days) < 0:
+        raise DataError(f"campaign_outcomes: days must be > 0 and pre_days >= 0 "
+                        f"(got days={days!r}, pre_days={pre_days!r}).")
+    require_columns(assignments, ("customer_id", "arm", "bonus_amount"), "assignments",
+                    "the campaign assignments (campaign.parquet) carry them; re-run the "
+                    "assignment step.")
+    require_columns(transactions, _TX_COLUMNS, "transactions",
+                    "pass the project's canonical transactions table.")
+
+    out = assignments.reset_index(drop=True).copy()
+    if out["customer_id"].isna().any():
+        bad = int(out["customer_id"].isna().sum())
+        raise DataError(f"assignments, column 'customer_id': {bad} missing id(s); every "
+                        "assigned customer needs an id. Drop or fix those rows.")
+    out["customer_id"] = out["customer_id"].astype(str)
+
+    dup_mask = out["customer_id"].duplicated(keep=False)
+    if dup_mask.any():
+        dups = out.loc[dup_mask, "customer_id"]
+        raise DataError(
+            f"assignments, column 'customer_id': {dups.nunique()} id(s) appear more than once "
+            f"({int(dup_mask.sum())} rows), e.g. {examples(dups)}. A customer is assigned to "
+            "exactly one arm; keep one row per customer (re-run the assignment).")
+
+    arm = out["arm"]
+    missing_arm = arm.isna() | (arm.astype(str).str.strip() == "")
+    if missing_arm.any():
+        ids = out.loc[missing_arm, "customer_id"]
+        raise DataError(
+            f"assignments, column 'arm': {int(missing_arm.sum())} customer(s) without an arm, "
+            f"e.g. customer_id {examples(ids)}. Intention to treat needs every customer's "
+            "assigned arm; re-run the assignment or drop customers who were never assigned.")
+    out["arm"] = arm.astype(str)
+    arms = sorted(out["arm"].unique())
+    if control_arm not in arms:
+        raise DataError(
+            f"assignments, column 'arm': control arm {control_arm!r} not found among the "
+            f"{len(arms)} arm(s) {examples(arms, 10)}. Pass control_arm= with the name used "
+            "in the assignment (campaign.json 'control_arm').")
+
+    treated = out["arm"].ne(control_arm).to_numpy()
+    bonus = pd.to_numeric(out["bonus_amount"], errors="coerce")
+    bad_bonus = treated & bonus.isna().to_numpy()
+    if bad_bonus.any():
+        ids = out.loc[bad_bonus, "customer_id"]
+        raise DataError(
+            f"assignments, column 'bonus_amount': {int(bad_bonus.sum())} treated customer(s) "
+            f"without a numeric bonus, e.g. customer_id {examples(ids)}. Fill the offered "
+            "bonus (currency) for every treated customer.")
+
+    ts = pd.to_datetime(transactions["timestamp"])
+    tz = getattr(ts.dt, "tz", None)
+    start_ts = _as_timestamp(start, tz)
+    end_ts = start_ts + pd.Timedelta(days=int(days))
+    pre_ts = start_ts - pd.Timedelta(days=int(pre_days))
+
+    last = ts.max() if len(ts) else pd.NaT
+    if pd.isna(last) or last < start_ts:
+        raise DataError(
+            f"transactions, column 'timestamp': the last transaction is {last} but the "
+            f"campaign window starts {start_ts} ({int(days)} days to {end_ts}); the data does "
+            "not reach the window yet. Load transactions that cover the window (or wait until "
+            "it has passed).")
+    if last < end_ts - pd.Timedelta(days=1):
+        warnings.warn(
+            f"transactions end {last}, before the campaign window ends {end_ts}: outcomes "
+            "cover only part of the window.", stacklevel=2)
+
+    cid = transactions["customer_id"].astype(str)
+    amount = pd.to_numeric(transactions["amount"], errors="coerce")
+    keep = (
+        cid.isin(out["customer_id"]).to_numpy()
+        & (amount > 0).to_numpy()
+        & (ts >= pre_ts).to_numpy()
+        & (ts < end_ts).to_numpy()
+    )
+    lines = pd.DataFrame({
+        "customer_id": cid.to_numpy()[keep],
+        "period": np.where((ts >= start_ts).to_numpy()[keep], "window", "pre"),
+        "order_id": transactions["order_id"].to_numpy()[keep],
+        "amount": amount.to_numpy()[keep],
+    })
+    agg = lines.groupby(["customer_id", "period"], sort=False).agg(
+        orders=("order_id", "nunique"), revenue=("amount", "sum"))
+    wide = agg.unstack("period")
+    wide.columns = [f"{stat}_{period}" for stat, period in wide.columns]
+    wide = wide.reindex(out["customer_id"])
+    for period in ("window", "pre"):
+        for stat in ("orders", "revenue"):
+            col = f"{stat}_{period}"
+            if col not in wide.columns:
+                wide[col] = 0.0
+
+    out["orders"] = wide["orders_window"].fillna(0).to_numpy().astype(np.int64)
+    out["revenue"] = wide["revenue_window"].fillna(0.0).to_numpy().astype(float)
+    out["converted"] = out["orders"].to_numpy() > 0
+    out["pre_orders"] = wide["orders_pre"].fillna(0).to_numpy().astype(np.int64)
+    out["pre_revenue"] = wide["revenue_pre"].fillna(0.0).to_numpy().astype(float)
+    out["treated"] = treated
+    out["bonus_cost"] = np.where(treated & out["converted"].to_numpy(),
+                                 bonus.fillna(0.0).to_numpy(dtype=float), 0.0)
+    out["net_revenue"] = out["revenue"] - out["bonus_cost"]
+    return out
