@@ -176,6 +176,17 @@ def cmd_data_check(args) -> int:
 def cmd_data_synth(args) -> int:
     from .data import synthetic
 
+    if args.campaign or args.campaign_config:
+        from .campaign.jobs import synth_campaign
+        from .campaign.simulate import CampaignConfig
+
+        try:
+            config = (CampaignConfig.from_yaml(args.campaign_config) if args.campaign_config
+                      else CampaignConfig())
+        except (ValueError, OSError) as error:
+            raise DataError(f"--campaign-config {args.campaign_config}: {error}") from error
+        print(dumps(synth_campaign(args.customers, args.seed, Path(args.out), config)))
+        return 0
     shop = synthetic.generate_shop(n_customers=args.customers, seed=args.seed)
     synthetic.write_shop(shop, Path(args.out))
     sizes = {name: len(getattr(shop, name)) for name in
@@ -200,7 +211,7 @@ def cmd_run(args) -> int:
                                evaluate=not args.skip_evaluation,
                                recommender_grid=(project.evaluation.recommender_grid
                                                  or str(args.recommender_grid)),
-                               progress=tqdm)
+                               progress=tqdm, uplift_model=args.uplift_model)
     print(format_run_summary(result.summary, result.outputs))
     print(f"  full summary: {result.outputs['summary']}")
     return 0
@@ -234,7 +245,8 @@ def cmd_score(args) -> int:
     else:
         shop = load_shop(args)
         result = pipeline.run_score(shop, args.model, args.out, as_of=shop.as_of,
-                                    engine=args.engine, spark_master=args.spark_master)
+                                    engine=args.engine, spark_master=args.spark_master,
+                                    uplift_model=args.uplift_model)
     summary = {k: result.summary[k] for k in ("as_of", "customers", "model_version",
                                               "customers_per_offer_type", "bonus_total",
                                               "expected_revenue_retained") if k in result.summary}
@@ -270,6 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="recommender validation grid of the evaluation: quick (default, 20 "
                           "settings, one validation window) or full (40 settings, two windows; "
                           "what scoring evaluate runs)")
+    run.add_argument("--uplift-model", metavar="URI", default=None,
+                     help="registered uplift model (scoring campaign uplift), e.g. "
+                          "models:/uplift-model@current: bonuses by its predicted "
+                          "incremental revenue minus bonus cost per bonus unit, within "
+                          "--budget; writes expected_incremental_revenue. Without it the "
+                          "response assumption of the offer policy is used")
     run.set_defaults(func=cmd_run)
 
     evaluate = commands.add_parser(
@@ -314,7 +332,17 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--customers", type=int, default=10000, help="number of customers")
     synth.add_argument("--seed", type=int, default=0, help="random seed")
     synth.add_argument("--out", metavar="DIR", required=True, help="output folder")
+    synth.add_argument("--campaign", action="store_true",
+                       help="also simulate a retention campaign at the cutoff: the project's "
+                            "scorer and offer policy assign offers, arms are randomised "
+                            "(control 20%%, bonus_50, bonus_100), behaviour in the window "
+                            "follows known heterogeneous effects; writes campaign.parquet, "
+                            "campaign.json and the potential outcomes in truth.parquet")
+    synth.add_argument("--campaign-config", metavar="YAML", default=None,
+                       help="campaign arms, window and effects (implies --campaign); keys of "
+                            "scoring.campaign.simulate.CampaignConfig")
     synth.set_defaults(func=cmd_data_synth)
+    add_campaign_commands(commands)
 
     segments = commands.add_parser(
         "segments", help="RFM and lifecycle segments",
@@ -341,6 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Spark engine: read the cleaned tables written by scoring data check "
                             "--write-canonical from DIR (shared storage) instead of loading the "
                             "input on the driver; needs --as-of")
+    score.add_argument("--uplift-model", metavar="URI", default=None,
+                       help="registered uplift model (scoring campaign uplift), e.g. "
+                            "models:/uplift-model@current: bonuses by its predicted "
+                            "incremental revenue minus bonus cost per bonus unit, within "
+                            "--budget; writes expected_incremental_revenue. Without it the "
+                            "response assumption of the offer policy is used")
     score.set_defaults(func=cmd_score)
 
     config = commands.add_parser(
@@ -375,6 +409,119 @@ def build_parser() -> argparse.ArgumentParser:
                        help="recommender validation grid (evaluation.recommender_grid)")
     show.set_defaults(func=cmd_config_show)
     return parser
+
+
+def add_campaign_commands(commands) -> None:
+    """``scoring campaign report | uplift | plan``: measure, learn, plan."""
+    campaign = commands.add_parser(
+        "campaign", help="measure what the offers did, learn who responds, plan the next test",
+        description="The campaign loop: assign with scoring run, send, come back after N days "
+                    "with the new orders, then report (per-arm effects with intervals), "
+                    "uplift (who responds; registers models:/uplift-model@current) and plan.")
+    sub = campaign.add_subparsers(dest="campaign_command", required=True, metavar="COMMAND")
+    for name, func, text in (
+            ("report", cmd_campaign_report,
+             "per arm, segment and risk decile: conversion, orders, revenue, bonus cost and net "
+             "incremental revenue vs control with 95%% intervals (Welch and regression-adjusted "
+             "on pre-campaign behaviour), Qini curves, the detectable lift; writes "
+             "report.json, outcomes.parquet and plots/, and an MLflow run"),
+            ("uplift", cmd_campaign_uplift,
+             "fit meta-learners (T/X/DR on LightGBM, causalml) chosen by cross-fitted Qini on "
+             "the campaign, write out-of-fold predicted incremental revenue (uplift.parquet) "
+             "and register models:/uplift-model@current for scoring run/score --uplift-model")):
+        command = sub.add_parser(name, help=text.split(";")[0].replace("%%", "%"),
+                                 description=text)
+        add_data_options(command, as_of=False)
+        command.add_argument("--assignments", metavar="PATH", required=True,
+                             help="campaign.parquet (customer_id, arm, bonus_amount, scores); "
+                                  "campaign.json beside it gives the window")
+        command.add_argument("--start", metavar="DATE", default=None,
+                             help="first day of the campaign window, YYYY-MM-DD")
+        command.add_argument("--days", type=int, default=None, metavar="N",
+                             help="length of the window in days")
+        command.add_argument("--control-arm", default=None,
+                             help="name of the control arm (default campaign.json's, control)")
+        command.add_argument("--out", metavar="DIR", required=True, help="output folder")
+        command.set_defaults(func=func)
+        if name == "report":
+            command.add_argument("--uplift-predictions", metavar="PATH", default=None,
+                                 help="uplift.parquet of scoring campaign uplift: adds the "
+                                      "model's Qini curve")
+            command.add_argument("--alpha", type=float, default=0.05,
+                                 help="1 - confidence level of the intervals (0.05)")
+        else:
+            command.add_argument("--learner", choices=("auto", "t", "x", "dr"), default="auto",
+                                 help="meta-learner (auto: best cross-fitted Qini)")
+            command.add_argument("--folds", type=int, default=5, help="cross-fitting folds")
+    plan = sub.add_parser(
+        "plan", help="the smallest lift a campaign can detect and the control share a lift "
+                     "needs",
+        description="Power of a two-arm comparison of conversion rates (statsmodels, 80%% "
+                    "power, two-sided): the smallest absolute lift the control share detects "
+                    "and, with --lift, the control share that lift needs.")
+    plan.add_argument("--customers", type=int, required=True, help="customers in the campaign")
+    plan.add_argument("--baseline-rate", type=float, required=True,
+                      help="conversion rate without the offer, e.g. 0.25")
+    plan.add_argument("--lift", type=float, default=None,
+                      help="absolute lift to detect, e.g. 0.02 (2 points)")
+    plan.add_argument("--control-share", type=float, default=0.2, help="control share (0.2)")
+    plan.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
+    plan.add_argument("--power", type=float, default=0.8, help="power (0.8)")
+    plan.set_defaults(func=cmd_campaign_plan)
+
+
+def _campaign_inputs(args):
+    from .campaign.jobs import read_assignments
+
+    shop = load_shop(args)
+    assignments, meta = read_assignments(args.assignments)
+    start = parse_cli_date(args.start, "--start")
+    return shop, assignments, meta, start
+
+
+def cmd_campaign_report(args) -> int:
+    from .campaign.jobs import run_campaign_report
+    from .console import format_campaign_report
+
+    shop, assignments, meta, start = _campaign_inputs(args)
+    predictions = None
+    if args.uplift_predictions:
+        import pandas as pd
+
+        predictions = pd.read_parquet(args.uplift_predictions)
+    result = run_campaign_report(shop, assignments, meta, Path(args.out), start=start,
+                                 days=args.days, alpha=args.alpha,
+                                 uplift_predictions=predictions, control_arm=args.control_arm)
+    print(format_campaign_report(result.report))
+    for name, path in result.outputs.items():
+        print(f"{name}: {path}")
+    print(f"MLflow run: {result.run_id}")
+    return 0
+
+
+def cmd_campaign_uplift(args) -> int:
+    from .campaign.jobs import run_campaign_uplift
+
+    shop, assignments, meta, start = _campaign_inputs(args)
+    result = run_campaign_uplift(shop, assignments, meta, Path(args.out), start=start,
+                                 days=args.days, learner=args.learner, n_folds=args.folds,
+                                 seed=project_config(args).evaluation.seed,
+                                 control_arm=args.control_arm)
+    print(dumps({k: result.report[k] for k in ("learner", "cv_qini", "arms", "customers")}))
+    for name, path in result.outputs.items():
+        print(f"{name}: {path}")
+    print(f"model: {result.extra['registration'].get('model_uri')} (alias current); "
+          f"MLflow run: {result.run_id}")
+    return 0
+
+
+def cmd_campaign_plan(args) -> int:
+    from .campaign.jobs import campaign_plan
+
+    print(dumps(campaign_plan(args.customers, args.baseline_rate, args.lift,
+                              control_share=args.control_share, alpha=args.alpha,
+                              power=args.power)))
+    return 0
 
 
 def cmd_config_show(args) -> int:

@@ -73,7 +73,14 @@ def _campaign_lines(campaign: dict) -> list[str]:
     offers = campaign.get("customers_per_offer_type", {})
     lines = ["  campaign: " + ", ".join(f"{k} {v:,}" for k, v in offers.items() if v)]
     bonus = campaign.get("bonus_total")
-    if bonus is not None:
+    uplift = campaign.get("uplift")
+    if uplift:
+        lines.append(f"    bonuses {bonus:,.0f} to {uplift['customers_with_bonus']:,} customers by "
+                     f"the uplift model ({uplift['model_uri']}): expected incremental revenue "
+                     f"{uplift['expected_incremental_revenue']:,.0f}, profit after expected "
+                     f"bonus cost {uplift['expected_incremental_profit']:,.0f}; control group "
+                     f"{campaign.get('control_group_size', 0):,}")
+    elif bonus is not None:
         lines.append(f"    bonuses {bonus:,.0f} to {campaign.get('customers_with_bonus', 0):,} "
                      f"customers, expected revenue retained "
                      f"{campaign.get('expected_revenue_retained', 0):,.0f}; control group "
@@ -93,3 +100,51 @@ def _common_folder(outputs: dict[str, Path]) -> Path | None:
 
 def _names(outputs: dict[str, Path], folder: Path) -> set[str]:
     return {Path(p).relative_to(folder).parts[0] for p in outputs.values()}
+
+
+def _interval(block: dict | None, digits: int = 2) -> str:
+    if not block or block.get("effect") is None:
+        return "n/a"
+    low, high = block.get("ci_low"), block.get("ci_high")
+    text = f"{block['effect']:+,.{digits}f}"
+    if low is not None and high is not None:
+        text += f" [{low:+,.{digits}f}, {high:+,.{digits}f}]"
+    if block.get("p_value") is not None:
+        text += f" p={block['p_value']:.3g}"
+    return text
+
+
+def format_campaign_report(report: dict) -> str:
+    """A few readable lines of ``scoring campaign report`` (the JSON stays in report.json):
+    per treatment arm the revenue and conversion effects vs control with 95 % intervals
+    (plain and adjusted), bonus cost and net incremental revenue; the detectable lift; Qini."""
+    window = report.get("window", {})
+    lines = [f"campaign {window.get('start')} +{window.get('days')} days: "
+             f"{report['customers']:,} customers, arms {', '.join(report['arms'])}"]
+    control = next(e for e in report["overall"] if e["arm"] == report["control_arm"])
+    lines.append(f"  {control['arm']}: {control['customers']:,} customers, conversion "
+                 f"{_number(control['outcomes']['converted']['mean'])}, revenue per customer "
+                 f"{control['outcomes']['revenue']['mean']:,.2f}")
+    for entry in report["overall"]:
+        if entry["arm"] == report["control_arm"]:
+            continue
+        revenue, converted = entry["outcomes"]["revenue"], entry["outcomes"]["converted"]
+        net = entry.get("net_incremental_revenue") or {}
+        lines += [
+            f"  {entry['arm']}: {entry['customers']:,} customers, bonus cost "
+            f"{entry['bonus_cost']['total'] or 0:,.0f}",
+            f"    revenue per customer vs control: plain {_interval(revenue.get('plain'))}; "
+            f"adjusted {_interval(revenue.get('adjusted'))} (interval "
+            f"{100 * (revenue.get('ci_width_reduction') or 0):.0f}% narrower)",
+            f"    conversion vs control: adjusted {_interval(converted.get('adjusted'), 4)}",
+            f"    net incremental revenue ({net.get('basis', 'n/a')}): "
+            f"{_interval(net.get('total'), 0)}"]
+    power = report.get("power") or {}
+    if power:
+        lines.append(f"  detectable at 80% power: conversion "
+                     f"+{power['minimum_detectable_conversion_lift']:.4f}, revenue per customer "
+                     f"+{power['minimum_detectable_revenue_lift']:,.2f}")
+    if report.get("qini_revenue"):
+        lines.append("  Qini (revenue): " + ", ".join(
+            f"{k} {_number(v)}" for k, v in report["qini_revenue"].items()))
+    return "\n".join(lines)

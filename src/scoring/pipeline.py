@@ -252,7 +252,7 @@ def run_segments(shop: ShopData, out: str | Path | None, as_of=None,
 def run_main(shop: ShopData, out: str | Path | None = None, as_of=None,
              config: ScoringConfig | None = None, evaluate: bool = True,
              register: bool = True, recommender_grid: str = "quick",
-             progress=None) -> RunResult:
+             progress=None, uplift_model: str | None = None) -> RunResult:
     """The main job (``make run``), stage by stage: data check, segments, out-of-time
     evaluation on the latest window that ends on the as-of date (``latest_window``: it never
     reads a day after it), the scorer built from the evaluation's ``ModelSelection`` and
@@ -260,7 +260,8 @@ def run_main(shop: ShopData, out: str | Path | None = None, as_of=None,
     scorer's metrics), scoring of every customer, offers. Outputs under ``out`` (default
     ``data/processed/<dataset>/``) are swapped in as one set when the job succeeds.
     ``as_of``: the as-of day (last day of data; date-like or ``ScoringMoment``; default
-    ``shop.as_of``)."""
+    ``shop.as_of``). ``uplift_model``: URI of a registered ``uplift-model``: bonuses by its
+    predicted incremental profit (``uplift_stage``) instead of the response assumption."""
     from .scorer import CustomerScorer, ScoringConfig
 
     out = output_dir(shop.name, out)
@@ -288,6 +289,8 @@ def run_main(shop: ShopData, out: str | Path | None = None, as_of=None,
         registration = register_scorer(scorer, shop, moment, evaluation) if register else {}
         bar.next()
         scores, campaign = scorer.score(shop, moment)
+        scores, campaign = uplift_stage(shop, moment, scores, campaign, uplift_model,
+                                        scorer.config)
         outputs.update(write_scores(scores, campaign, files))
         bar.next()
         bar.close()
@@ -366,8 +369,36 @@ def run_summary(shop: ShopData, as_of, scores: pd.DataFrame, segments: pd.DataFr
     }
 
 
+def uplift_stage(shop: ShopData, moment, scores: pd.DataFrame, campaign: dict,
+                 model_uri: str | None, config) -> tuple[pd.DataFrame, dict]:
+    """Bonuses from a past campaign's learnt response (``campaign.registry``), or the scores
+    unchanged without ``model_uri``: each eligible customer's option with the largest
+    predicted incremental revenue minus expected bonus cost, funded by profit per bonus unit
+    within ``config.budget``; adds ``expected_incremental_revenue`` (currency; also the
+    ``expected_revenue_retained`` the summary totals) and the summary's ``uplift`` block."""
+    if not model_uri:
+        return scores, campaign
+    from .campaign.outcomes import period_totals
+    from .campaign.registry import allocate_with_uplift, load_uplift_model
+    from .offers.policy import lead_mask
+    from .offers.summary import campaign_summary
+
+    bundle = load_uplift_model(model_uri)
+    pre = period_totals(shop.transactions, scores["customer_id"],
+                        moment.cutoff - pd.Timedelta(days=365), moment.cutoff)
+    scores, uplift = allocate_with_uplift(scores, pre, bundle, config.budget)
+    scores["expected_revenue_retained"] = scores["expected_incremental_revenue"]
+    is_lead = lead_mask(scores)
+    clv = pd.to_numeric(scores["predicted_clv_12m"]).fillna(0.0).to_numpy()
+    summary = {k: v for k, v in campaign.items() if k in ("as_of", "model_version")}
+    summary.update(campaign_summary(scores, is_lead, clv, config.budget, config.offers))
+    summary["uplift"] = {"model_uri": model_uri, **uplift}
+    return scores, summary
+
+
 def run_score(shop: ShopData, model_uri: str, out: str | Path, as_of=None,
-              engine: str = "pandas", spark_master: str | None = None) -> RunResult:
+              engine: str = "pandas", spark_master: str | None = None,
+              uplift_model: str | None = None) -> RunResult:
     """Batch scoring job: load a registered scorer, score every customer, write the set
     atomically, log the run (input hash, row counts, summary statistics; no personal data) to
     MLflow. ``out`` is locked from the start: a second job on it fails at once, not after
@@ -390,6 +421,8 @@ def run_score(shop: ShopData, model_uri: str, out: str | Path, as_of=None,
             scores, summary = scorer.score(shop, moment)
         else:
             raise ValueError(f"engine must be pandas or spark, got {engine!r}")
+        scores, summary = uplift_stage(shop, moment, scores, summary, uplift_model,
+                                       scorer.config)
         report = shop.reports.get("transactions", {})
         rows = {"rows_in": float(report.get("rows_in", len(shop.transactions))),
                 "rows_used": float(report.get("rows_used", len(shop.transactions)))}

@@ -133,6 +133,11 @@ class Tracker:
         """Log (and register) the fitted scorer as a model: ``registry.log_scorer``'s dict."""
         raise NotImplementedError
 
+    def log_uplift_model(self, bundle, example, register: bool = True) -> dict:
+        """Log (and register) a campaign's uplift model: ``campaign.registry.log_uplift_model``'s
+        dict ({"model_uri", "version"})."""
+        raise NotImplementedError
+
 
 class NullRunInfo:
     run_id = "none"
@@ -193,6 +198,9 @@ class NullTracker(Tracker):
                    register: bool = True) -> dict:
         return {"model_uri": None, "version": None, "champion": False,
                 "reason": "not logged (no tracker)"}
+
+    def log_uplift_model(self, bundle, example, register: bool = True) -> dict:
+        return {"model_uri": None, "version": None}
 
 
 class MlflowTracker(Tracker):
@@ -256,6 +264,11 @@ class MlflowTracker(Tracker):
         from .registry import log_scorer
 
         return log_scorer(scorer, metrics, dataset, register=register)
+
+    def log_uplift_model(self, bundle, example, register: bool = True) -> dict:
+        from .campaign.registry import log_uplift_model
+
+        return log_uplift_model(bundle, example, register=register)
 
 
 _DEFAULT_TRACKER = MlflowTracker()

@@ -30,7 +30,7 @@ from scoring.data.errors import DataError, examples, require_columns
 
 from . import CONTROL_ARM
 
-__all__ = ["campaign_outcomes"]
+__all__ = ["campaign_outcomes", "period_totals"]
 
 _TX_COLUMNS = ("customer_id", "timestamp", "amount", "order_id")
 
@@ -88,19 +88,38 @@ def campaign_outcomes(
     if int(days) <= 0 or int(pre_days) < 0:
         raise DataError(f"campaign_outcomes: days must be > 0 and pre_days >= 0 "
                         f"(got days={days!r}, pre_days={pre_days!r}).")
+    out, treated, bonus = _checked_assignments(assignments, transactions, control_arm)
+    start_ts, end_ts = _window(transactions, start, days)
+    window = period_totals(transactions, out["customer_id"], start_ts, end_ts)
+    pre = period_totals(transactions, out["customer_id"],
+                        start_ts - pd.Timedelta(days=int(pre_days)), start_ts)
+    out["orders"] = window["orders"].to_numpy()
+    out["revenue"] = window["revenue"].to_numpy()
+    out["converted"] = out["orders"].to_numpy() > 0
+    out["pre_orders"] = pre["orders"].to_numpy()
+    out["pre_revenue"] = pre["revenue"].to_numpy()
+    out["treated"] = treated
+    out["bonus_cost"] = np.where(treated & out["converted"].to_numpy(),
+                                 bonus.fillna(0.0).to_numpy(dtype=float), 0.0)
+    out["net_revenue"] = out["revenue"] - out["bonus_cost"]
+    return out
+
+
+def _checked_assignments(assignments: pd.DataFrame, transactions: pd.DataFrame,
+                         control_arm: str) -> tuple[pd.DataFrame, np.ndarray, pd.Series]:
+    """A copy of the assignments (ids as strings) after the checks of
+    :func:`campaign_outcomes`, the treated mask (n,) and the numeric bonus (n,)."""
     require_columns(assignments, ("customer_id", "arm", "bonus_amount"), "assignments",
                     "the campaign assignments (campaign.parquet) carry them; re-run the "
                     "assignment step.")
     require_columns(transactions, _TX_COLUMNS, "transactions",
                     "pass the project's canonical transactions table.")
-
     out = assignments.reset_index(drop=True).copy()
     if out["customer_id"].isna().any():
         bad = int(out["customer_id"].isna().sum())
         raise DataError(f"assignments, column 'customer_id': {bad} missing id(s); every "
                         "assigned customer needs an id. Drop or fix those rows.")
     out["customer_id"] = out["customer_id"].astype(str)
-
     dup_mask = out["customer_id"].duplicated(keep=False)
     if dup_mask.any():
         dups = out.loc[dup_mask, "customer_id"]
@@ -108,23 +127,7 @@ def campaign_outcomes(
             f"assignments, column 'customer_id': {dups.nunique()} id(s) appear more than once "
             f"({int(dup_mask.sum())} rows), e.g. {examples(dups)}. A customer is assigned to "
             "exactly one arm; keep one row per customer (re-run the assignment).")
-
-    arm = out["arm"]
-    missing_arm = arm.isna() | (arm.astype(str).str.strip() == "")
-    if missing_arm.any():
-        ids = out.loc[missing_arm, "customer_id"]
-        raise DataError(
-            f"assignments, column 'arm': {int(missing_arm.sum())} customer(s) without an arm, "
-            f"e.g. customer_id {examples(ids)}. Intention to treat needs every customer's "
-            "assigned arm; re-run the assignment or drop customers who were never assigned.")
-    out["arm"] = arm.astype(str)
-    arms = sorted(out["arm"].unique())
-    if control_arm not in arms:
-        raise DataError(
-            f"assignments, column 'arm': control arm {control_arm!r} not found among the "
-            f"{len(arms)} arm(s) {examples(arms, 10)}. Pass control_arm= with the name used "
-            "in the assignment (campaign.json 'control_arm').")
-
+    out["arm"] = _checked_arms(out, control_arm)
     treated = out["arm"].ne(control_arm).to_numpy()
     bonus = pd.to_numeric(out["bonus_amount"], errors="coerce")
     bad_bonus = treated & bonus.isna().to_numpy()
@@ -134,13 +137,35 @@ def campaign_outcomes(
             f"assignments, column 'bonus_amount': {int(bad_bonus.sum())} treated customer(s) "
             f"without a numeric bonus, e.g. customer_id {examples(ids)}. Fill the offered "
             "bonus (currency) for every treated customer.")
+    return out, treated, bonus
 
+
+def _checked_arms(out: pd.DataFrame, control_arm: str) -> pd.Series:
+    """The ``arm`` column as strings; refuses missing arms and an absent control arm."""
+    arm = out["arm"]
+    missing_arm = arm.isna() | (arm.astype(str).str.strip() == "")
+    if missing_arm.any():
+        ids = out.loc[missing_arm, "customer_id"]
+        raise DataError(
+            f"assignments, column 'arm': {int(missing_arm.sum())} customer(s) without an arm, "
+            f"e.g. customer_id {examples(ids)}. Intention to treat needs every customer's "
+            "assigned arm; re-run the assignment or drop customers who were never assigned.")
+    arm = arm.astype(str)
+    arms = sorted(arm.unique())
+    if control_arm not in arms:
+        raise DataError(
+            f"assignments, column 'arm': control arm {control_arm!r} not found among the "
+            f"{len(arms)} arm(s) {examples(arms, 10)}. Pass control_arm= with the name used "
+            "in the assignment (campaign.json 'control_arm').")
+    return arm
+
+
+def _window(transactions: pd.DataFrame, start, days: int) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``(start, start + days)`` in the transactions' time zone; refuses a window the data
+    does not reach and warns when the data ends inside it."""
     ts = pd.to_datetime(transactions["timestamp"])
-    tz = getattr(ts.dt, "tz", None)
-    start_ts = _as_timestamp(start, tz)
+    start_ts = _as_timestamp(start, getattr(ts.dt, "tz", None))
     end_ts = start_ts + pd.Timedelta(days=int(days))
-    pre_ts = start_ts - pd.Timedelta(days=int(pre_days))
-
     last = ts.max() if len(ts) else pd.NaT
     if pd.isna(last) or last < start_ts:
         raise DataError(
@@ -151,40 +176,29 @@ def campaign_outcomes(
     if last < end_ts - pd.Timedelta(days=1):
         warnings.warn(
             f"transactions end {last}, before the campaign window ends {end_ts}: outcomes "
-            "cover only part of the window.", stacklevel=2)
+            "cover only part of the window.", stacklevel=3)
+    return start_ts, end_ts
 
+
+def period_totals(transactions: pd.DataFrame, customer_id: pd.Series, start, end
+                  ) -> pd.DataFrame:
+    """Orders (distinct ``order_id`` with a positive line, int) and gross revenue (sum of the
+    positive amounts, currency) of each customer in ``customer_id`` over ``[start, end)``;
+    one row per given id, in its order (0 without a purchase). Also the pre-campaign
+    covariates when scoring with an uplift model (``pre_orders``, ``pre_revenue``)."""
+    ts = pd.to_datetime(transactions["timestamp"])
+    tz = getattr(ts.dt, "tz", None)
+    start, end = _as_timestamp(start, tz), _as_timestamp(end, tz)
+    ids = pd.Index(customer_id.astype(str))
     cid = transactions["customer_id"].astype(str)
     amount = pd.to_numeric(transactions["amount"], errors="coerce")
-    keep = (
-        cid.isin(out["customer_id"]).to_numpy()
-        & (amount > 0).to_numpy()
-        & (ts >= pre_ts).to_numpy()
-        & (ts < end_ts).to_numpy()
-    )
-    lines = pd.DataFrame({
-        "customer_id": cid.to_numpy()[keep],
-        "period": np.where((ts >= start_ts).to_numpy()[keep], "window", "pre"),
-        "order_id": transactions["order_id"].to_numpy()[keep],
-        "amount": amount.to_numpy()[keep],
-    })
-    agg = lines.groupby(["customer_id", "period"], sort=False).agg(
-        orders=("order_id", "nunique"), revenue=("amount", "sum"))
-    wide = agg.unstack("period")
-    wide.columns = [f"{stat}_{period}" for stat, period in wide.columns]
-    wide = wide.reindex(out["customer_id"])
-    for period in ("window", "pre"):
-        for stat in ("orders", "revenue"):
-            col = f"{stat}_{period}"
-            if col not in wide.columns:
-                wide[col] = 0.0
-
-    out["orders"] = wide["orders_window"].fillna(0).to_numpy().astype(np.int64)
-    out["revenue"] = wide["revenue_window"].fillna(0.0).to_numpy().astype(float)
-    out["converted"] = out["orders"].to_numpy() > 0
-    out["pre_orders"] = wide["orders_pre"].fillna(0).to_numpy().astype(np.int64)
-    out["pre_revenue"] = wide["revenue_pre"].fillna(0.0).to_numpy().astype(float)
-    out["treated"] = treated
-    out["bonus_cost"] = np.where(treated & out["converted"].to_numpy(),
-                                 bonus.fillna(0.0).to_numpy(dtype=float), 0.0)
-    out["net_revenue"] = out["revenue"] - out["bonus_cost"]
-    return out
+    keep = (cid.isin(ids).to_numpy() & (amount > 0).to_numpy()
+            & (ts >= start).to_numpy() & (ts < end).to_numpy())
+    lines = pd.DataFrame({"customer_id": cid.to_numpy()[keep],
+                          "order_id": transactions["order_id"].to_numpy()[keep],
+                          "amount": amount.to_numpy()[keep]})
+    agg = lines.groupby("customer_id", sort=False).agg(
+        orders=("order_id", "nunique"), revenue=("amount", "sum")).reindex(ids)
+    return pd.DataFrame({"orders": agg["orders"].fillna(0).to_numpy().astype(np.int64),
+                         "revenue": agg["revenue"].fillna(0.0).to_numpy().astype(float)},
+                        index=ids)

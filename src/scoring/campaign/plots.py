@@ -13,7 +13,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-__all__ = ["arm_effects_figure", "uplift_by_decile_figure", "qini_curves_figure"]
+__all__ = ["arm_effects_figure", "uplift_by_decile_figure", "qini_curves_figure",
+           "budget_curve_figure"]
 
 
 def _figure(width: float = 6.0, height: float = 4.5) -> tuple[Figure, Axes]:
@@ -85,5 +86,22 @@ def qini_curves_figure(curves: Mapping[str, pd.DataFrame], *,
     ax.set_xlabel("fraction of customers targeted (by score, descending)")
     ax.set_ylabel("incremental outcome (Qini gain)")
     ax.set_title("Qini curves")
+    ax.legend(loc="best", fontsize="small")
+    return fig
+
+
+def budget_curve_figure(curve: pd.DataFrame) -> Figure:
+    """True incremental profit against the bonus budget, one line per allocation rule.
+
+    ``curve``: :func:`scoring.campaign.allocate.budget_curve` output (long table with
+    ``rule``, ``budget``, ``true_incremental_profit``, currency)."""
+    fig, ax = _figure()
+    for rule, rows in curve.groupby("rule", sort=False):
+        rows = rows.sort_values("budget")
+        ax.plot(rows["budget"], rows["true_incremental_profit"], marker="o", label=str(rule))
+    ax.axhline(0, color="grey", linewidth=1, linestyle="--")
+    ax.set_xlabel("bonus budget (currency)")
+    ax.set_ylabel("true incremental profit (currency)")
+    ax.set_title("Incremental profit by budget and allocation rule")
     ax.legend(loc="best", fontsize="small")
     return fig

@@ -313,8 +313,8 @@ class CampaignConfig:
         return out
 
     def effects(self) -> dict:
-        """The effect parameters (every field but arms, control_arm, days, salt)."""
-        skip = {"arms", "control_arm", "days", "salt"}
+        """The effect parameters (every field but arms, control_arm, days, salt, min_bonus)."""
+        skip = {"arms", "control_arm", "days", "salt", "min_bonus"}
         return {k: v for k, v in self.to_dict().items() if k not in skip}
 
     @property
@@ -691,6 +691,7 @@ def simulate_campaign(shop: SyntheticShop, assignments: pd.DataFrame,
         "control_arm": config.control_arm,
         "salt": config.salt,
         "seed": int(seed),
+        "min_bonus": float(config.min_bonus),
         "effects": config.effects(),
     }
     asg_out = asg.copy()

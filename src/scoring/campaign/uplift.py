@@ -40,12 +40,12 @@ from . import CONTROL_ARM
 
 UPLIFT_FEATURES: tuple[str, ...] = (
     "churn_probability", "predicted_clv_12m", "value_at_risk", "policy_bonus", "pre_orders",
-    "pre_revenue", "days_since_last_order", "n_orders", "revenue", "value_tier",
-    "lifecycle_stage",
+    "pre_revenue", "days_since_last_order", "n_orders", "value_tier", "lifecycle_stage",
 )
 """Candidate feature columns of the assignments/outcomes table; :func:`uplift_features`
-keeps those present. Note: ``revenue`` here is a *pre-campaign* score column when the scores
-table has one; never pass the window's outcome as a feature."""
+keeps those present. Only what is known before the campaign: never the window's outcomes
+(``orders``, ``revenue``, ``converted``, ``bonus_cost``, ``net_revenue``), which the outcomes
+table holds under those names."""
 
 CATEGORICAL_FEATURES: tuple[str, ...] = ("value_tier", "lifecycle_stage")
 """Label columns, given to LightGBM as pandas categoricals with the categories seen in fit."""

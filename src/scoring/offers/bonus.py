@@ -30,13 +30,18 @@ BONUS_REASONS: tuple[str, ...] = (
     "below_min_clv",
     "below_min_churn_probability",
     "below_smallest_denomination",
+    "uplift_allocation",
+    "no_expected_profit",
 )
 """Values of ``bonus_reason``: why a customer has (or has not) got a bonus.
 
 ``risk_scaled_bonus``: bonus given; ``lead_welcome_offer``: lead, welcome discount (and voucher
 when ``welcome_bonus_amount > 0``); ``control_group``: would have had an incentive but is held
 out; ``budget_exhausted``: cut by the budget; ``below_min_clv`` / ``below_min_churn_probability``
-/ ``below_smallest_denomination``: no candidate bonus (checked in that order).
+/ ``below_smallest_denomination``: no candidate bonus (checked in that order). With an uplift
+model (``--uplift-model``, :func:`scoring.campaign.registry.allocate_with_uplift`):
+``uplift_allocation``: bonus given for its predicted incremental profit;
+``no_expected_profit``: no option's predicted incremental revenue exceeds its expected cost.
 """
 
 
