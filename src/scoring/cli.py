@@ -429,7 +429,7 @@ def add_campaign_commands(commands) -> None:
              "fit meta-learners (T/X/DR on LightGBM, causalml) chosen by cross-fitted Qini on "
              "the campaign, write out-of-fold predicted incremental revenue (uplift.parquet) "
              "and register models:/uplift-model@current for scoring run/score --uplift-model")):
-        command = sub.add_parser(name, help=text.split(";")[0].replace("%%", "%"),
+        command = sub.add_parser(name, help=text.split(";")[0],
                                  description=text)
         add_data_options(command, as_of=False)
         command.add_argument("--assignments", metavar="PATH", required=True,
