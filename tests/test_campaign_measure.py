@@ -205,7 +205,7 @@ def test_report_json_round_trip_and_content(sim):
     text = json.dumps(report, allow_nan=False)
     assert json.loads(text) == report
     assert report["arms"] == ["control", "bonus_25", "bonus_50"]
-    assert report["covariates"] == ["pre_revenue", "pre_orders"]
+    assert report["covariates"] == ["pre_revenue", "pre_orders", "churn_probability"]
     overall = {e["arm"]: e for e in report["overall"]}
     assert overall["control"]["bonus_cost"]["total"] == 0
     b50 = overall["bonus_50"]

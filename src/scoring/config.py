@@ -126,7 +126,8 @@ class InputConfig:
 
 CHURN_REVENUE_KEYS: tuple[str, ...] = (
     "paretonbd", "n_folds", "step_days", "max_origins", "min_history_days", "min_origins",
-    "n_jobs", "plots", "churn_params", "revenue_params", "max_training_customers")
+    "n_jobs", "plots", "churn_params", "revenue_params", "max_training_customers",
+    "from_scratch_lgbm")
 """The fields of ``EvaluationConfig`` that are ``evaluate_churn_revenue``'s settings."""
 
 
@@ -146,7 +147,9 @@ class EvaluationConfig:
         paretonbd, n_folds, step_days, max_origins, min_history_days, min_origins, n_jobs,
             plots, churn_params, revenue_params, max_training_customers (the rolling-origin
             training panel holds a seeded sample of this many customers, like the scorer's
-            ``lgbm_training_customers``; every customer is still scored at the cutoff):
+            ``lgbm_training_customers``; every customer is still scored at the cutoff),
+            from_scratch_lgbm (also fit the research comparison ``lgbm``: LightGBM without
+            the BTYD features, which the scorer cannot ship; ``scoring run`` leaves it out):
             settings of the churn and revenue evaluation
             (``scoring.evaluation.churn_revenue.evaluate_churn_revenue``; its
             ``DEFAULT_CONFIG`` is ``EvaluationConfig().churn_revenue()``).
@@ -167,6 +170,7 @@ class EvaluationConfig:
     churn_params: dict = field(default_factory=dict)
     revenue_params: dict = field(default_factory=dict)
     max_training_customers: int = 100_000
+    from_scratch_lgbm: bool = True
 
     def churn_revenue(self) -> dict:
         """The ``config`` of ``evaluate_churn_revenue`` (a fresh copy)."""

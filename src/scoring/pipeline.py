@@ -281,7 +281,7 @@ def run_main(shop: ShopData, out: str | Path | None = None, as_of=None,
             evaluation = run_evaluate(
                 shop, out / "evaluation", cutoff=latest_window(moment, base.churn_horizon_days),
                 recommender_grid=recommender_grid, into=files.folder("evaluation"),
-                config=base)
+                config=base, from_scratch_lgbm=False)
             outputs.update({f"evaluation_{k}": v for k, v in evaluation.outputs.items()})
         bar.next()
         selection = evaluation.selection if evaluation else ModelSelection()
@@ -563,7 +563,8 @@ def run_evaluate(shop: ShopData, out: str | Path | None = None, cutoff=None,
                  holdout_days: int | None = None, seed: int = 0,
                  recommenders: bool = True, recommender_grid: str = "full",
                  progress=None, *, into: OutputSet | OutputFolder | None = None,
-                 config: ScoringConfig | None = None, tracker=None) -> EvaluationResult:
+                 config: ScoringConfig | None = None, tracker=None,
+                 from_scratch_lgbm: bool | None = None) -> EvaluationResult:
     """Out-of-time evaluation (fit before the cutoff, measure after), tracked in MLflow: a
     parent run per call, a child run per model. Every candidate and baseline, the
     recommenders, and the scorer built from what was chosen before the cutoff
@@ -573,7 +574,8 @@ def run_evaluate(shop: ShopData, out: str | Path | None = None, cutoff=None,
     set (or into the open set ``into``). ``recommender_grid``: a name in
     ``recommend_eval.GRID_PRESETS`` ("full" or "quick"). The parent run's input is the shop
     as a dataset (context "evaluation"). ``tracker``: default MLflow; ``NullTracker()`` logs
-    nothing (``run_id`` "none")."""
+    nothing (``run_id`` "none"). ``from_scratch_lgbm``: fit the research comparison ``lgbm``
+    (default: ``evaluation.from_scratch_lgbm`` of the config; ``run`` passes False)."""
     from . import tracking
     from .data import require_customers
     from .scorer import ScoringConfig
@@ -604,7 +606,7 @@ def run_evaluate(shop: ShopData, out: str | Path | None = None, cutoff=None,
                 "horizon_days": horizon, "seed": seed, "cutoff": str(cutoff.date()),
                 "recommender_grid": recommender_grid})
             result = _evaluate_models(shop, cutoff, horizon, seed, config, recommenders,
-                                      recommender_grid, bar, tracker)
+                                      recommender_grid, bar, tracker, from_scratch_lgbm)
             bar.next()
             result.outputs = _write_evaluation(files, result)
             tracker.log_metrics(result.metrics["headline"])
@@ -643,15 +645,17 @@ class _Steps:
 
 
 def _evaluate_models(shop: ShopData, cutoff, horizon: int, seed: int, config: ScoringConfig,
-                     recommenders: bool, recommender_grid: str, bar: _Steps, tracker=None
-                     ) -> EvaluationResult:
+                     recommenders: bool, recommender_grid: str, bar: _Steps, tracker=None,
+                     from_scratch_lgbm: bool | None = None) -> EvaluationResult:
     """Candidates and baselines, recommenders, then the scorer built from the selection."""
     from .config import active as active_config  # the evaluation: section of --config
     from .evaluation.churn_revenue import evaluate_churn_revenue, log_churn_revenue_runs
     from .evaluation.scorer_eval import evaluate_scorer, log_scorer_run
 
-    churn = evaluate_churn_revenue(shop, cutoff, horizon, seed=seed,
-                                   config=active_config().evaluation.churn_revenue())
+    settings = active_config().evaluation.churn_revenue()
+    if from_scratch_lgbm is not None:
+        settings["from_scratch_lgbm"] = from_scratch_lgbm
+    churn = evaluate_churn_revenue(shop, cutoff, horizon, seed=seed, config=settings)
     log_churn_revenue_runs(churn, tracker=tracker)
     metrics = dict(churn.metrics)
     bar.next()

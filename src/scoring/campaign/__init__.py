@@ -22,7 +22,12 @@ Assignments (``campaign.parquet``), one row per customer in the campaign:
   control), ``policy_bonus`` (float, currency: the full risk-scaled bonus of the offer policy),
   ``bonus_amount`` (float, currency: what the customer was offered, 0 in control),
   ``offer_type`` (string), the scores used to assign: ``churn_probability``,
-  ``predicted_clv_12m``, ``value_at_risk`` (currency), ``value_tier``, ``lifecycle_stage``.
+  ``predicted_clv_12m``, ``value_at_risk`` (currency), ``value_tier``, ``lifecycle_stage``, and
+  the scorer's other pre-campaign predictions (:data:`PREDICTION_COLUMNS`: ``p_alive``,
+  ``expected_orders_90d``, ``expected_order_value``, ``predicted_revenue_90d`` = their
+  product, ``days_since_last_order``, ``n_orders``): covariates of the variance-reduced
+  estimate and features of the uplift model. Measurement needs only customer_id, arm and
+  bonus_amount; the other columns are used when present.
 - A sidecar ``campaign.json``: ``start`` (ISO date, first day of the window), ``days``,
   ``arms`` ([{name, share, bonus_multiplier}]), ``control_arm``, ``salt``, ``seed``.
 
@@ -42,9 +47,14 @@ Statistics are intention to treat: a customer counts in the arm the stable hash 
 whether or not the e-mail was opened or the bonus redeemed.
 """
 
+PREDICTION_COLUMNS: tuple[str, ...] = (
+    "p_alive", "expected_orders_90d", "expected_order_value", "predicted_revenue_90d",
+    "days_since_last_order", "n_orders",
+)
 ASSIGNMENT_COLUMNS: tuple[str, ...] = (
     "customer_id", "arm", "bonus_multiplier", "policy_bonus", "bonus_amount", "offer_type",
     "churn_probability", "predicted_clv_12m", "value_at_risk", "value_tier", "lifecycle_stage",
+    *PREDICTION_COLUMNS,
 )
 OUTCOME_COLUMNS: tuple[str, ...] = (
     "orders", "revenue", "converted", "pre_orders", "pre_revenue", "treated", "bonus_cost",
@@ -52,4 +62,4 @@ OUTCOME_COLUMNS: tuple[str, ...] = (
 )
 CONTROL_ARM = "control"
 
-__all__ = ["ASSIGNMENT_COLUMNS", "OUTCOME_COLUMNS", "CONTROL_ARM"]
+__all__ = ["ASSIGNMENT_COLUMNS", "OUTCOME_COLUMNS", "CONTROL_ARM", "PREDICTION_COLUMNS"]

@@ -27,7 +27,7 @@ from scoring.data.errors import DataError
 from scoring.outputs import OutputSet
 
 from . import CONTROL_ARM
-from .measure import campaign_report
+from .measure import ADJUSTMENT_COVARIATES, campaign_report
 from .outcomes import campaign_outcomes
 
 TARGETING_SCORES: tuple[str, ...] = ("churn_probability", "value_at_risk")
@@ -176,7 +176,7 @@ def _report_figures(outcomes: pd.DataFrame, curves: dict, coefs: dict, control_a
     for outcome, unit in (("revenue", "currency per customer"), ("converted", "rate")):
         plain = arm_effects(outcomes, outcome, control_arm, alpha=alpha)
         adjusted = arm_effects(outcomes, outcome, control_arm, alpha=alpha,
-                               covariates=("pre_revenue", "pre_orders"))
+                               covariates=ADJUSTMENT_COVARIATES)
         figures[f"arm_effects_{outcome}"] = arm_effects_figure(plain, adjusted,
                                                                outcome=outcome, unit=unit)
     if "churn_probability" in outcomes:

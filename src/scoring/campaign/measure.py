@@ -52,6 +52,15 @@ _NAN_RESULT = {"effect": math.nan, "se": math.nan, "ci_low": math.nan, "ci_high"
 # Two-group estimators on arrays (control + one arm)
 # ---------------------------------------------------------------------------------------
 
+ADJUSTMENT_COVARIATES: tuple[str, ...] = (
+    "pre_revenue", "pre_orders", "predicted_revenue_90d", "expected_orders_90d", "p_alive",
+    "churn_probability",
+)
+"""Pre-campaign covariates of the adjusted estimate (those present are used): behaviour in the
+pre-period and the scorer's predictions made before the assignment (regression adjustment
+on predictions, "CUPAC"); being fixed before randomisation, they cannot absorb the effect."""
+
+
 def _welch(y_t: np.ndarray, y_c: np.ndarray, alpha: float) -> dict:
     """Difference of means ``mean(y_t) - mean(y_c)`` with the Welch standard error, t interval
     (Welch-Satterthwaite df) and two-sided p-value. NaN where not estimable (an arm with
@@ -370,7 +379,7 @@ def campaign_report(
     outcomes: pd.DataFrame,
     *,
     control_arm: str = CONTROL_ARM,
-    covariates: Sequence[str] = ("pre_revenue", "pre_orders"),
+    covariates: Sequence[str] = ADJUSTMENT_COVARIATES,
     segments: Sequence[str] = ("value_tier", "lifecycle_stage", "offer_type", "churn_decile"),
     alpha: float = 0.05,
     min_cell: int = 30,
@@ -384,7 +393,9 @@ def campaign_report(
         ``(n_customers, ...)``: ``arm``, ``converted``, ``orders``, ``revenue``,
         ``net_revenue``, ``bonus_cost`` and the covariates / segment columns.
     covariates:
-        Pre-period covariates of the adjusted estimate (those absent are ignored).
+        Pre-campaign covariates of the adjusted estimate (default
+        :data:`ADJUSTMENT_COVARIATES`); those absent, not numeric or with a missing value are
+        left out and listed in ``covariates_skipped``.
     segments:
         Segment columns; ``churn_decile`` is derived from ``churn_probability`` when absent.
         Absent columns are skipped (listed in the notes).
@@ -402,7 +413,11 @@ def campaign_report(
         total}), ``segments`` {column: [{value, customers, small_cell, warning, arms: [...]}]},
         ``notes``. Numbers are plain int / float; NaN is ``None``.
     """
-    covariates = tuple(c for c in covariates if c in outcomes.columns)
+    wanted = covariates
+    covariates = tuple(c for c in wanted if c in outcomes.columns
+                       and pd.api.types.is_numeric_dtype(outcomes[c])
+                       and outcomes[c].notna().all())
+    covariates_skipped = [c for c in wanted if c not in covariates]
     _check_frame(outcomes, (*REPORT_OUTCOMES, "bonus_cost", *covariates), control_arm, alpha)
     frame = outcomes.reset_index(drop=True)
     if "churn_decile" in segments and "churn_decile" not in frame.columns \
@@ -417,6 +432,7 @@ def campaign_report(
         "customers": int(len(frame)),
         "arms": [control_arm, *treatment_arms],
         "covariates": list(covariates),
+        "covariates_skipped": covariates_skipped,
         "outcomes": list(REPORT_OUTCOMES),
         "overall": _arm_block(frame, arms, control_arm, covariates, alpha, min_cell),
         "segments": {},

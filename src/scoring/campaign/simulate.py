@@ -71,7 +71,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import poisson
 
-from scoring.campaign import ASSIGNMENT_COLUMNS, CONTROL_ARM
+from scoring.campaign import ASSIGNMENT_COLUMNS, CONTROL_ARM, PREDICTION_COLUMNS
 from scoring.data.synthetic import SECONDS_PER_DAY, SyntheticShop, write_shop
 from scoring.offers.arms import stable_unit_hash
 
@@ -454,10 +454,24 @@ def assign_campaign(scores: pd.DataFrame, config: CampaignConfig | None = None,
             "value_at_risk": pd.to_numeric(buyers["value_at_risk"]).astype(np.float64),
             "value_tier": buyers["value_tier"].astype("string"),
             "lifecycle_stage": buyers["lifecycle_stage"].astype("string"),
+            **_predictions(buyers),
         }
     )[list(ASSIGNMENT_COLUMNS)]
     if start is not None:
         out.attrs["start"] = str(pd.Timestamp(start).normalize().date())
+    return out
+
+
+def _predictions(buyers: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The scorer's pre-campaign predictions of ``PREDICTION_COLUMNS`` (NaN when the scores
+    lack one); ``predicted_revenue_90d = expected_orders_90d * expected_order_value``."""
+    def column(name: str) -> np.ndarray:
+        if name not in buyers:
+            return np.full(len(buyers), np.nan)
+        return pd.to_numeric(buyers[name]).astype(np.float64).to_numpy()
+
+    out = {name: column(name) for name in PREDICTION_COLUMNS if name != "predicted_revenue_90d"}
+    out["predicted_revenue_90d"] = out["expected_orders_90d"] * out["expected_order_value"]
     return out
 
 

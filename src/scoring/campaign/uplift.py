@@ -40,7 +40,8 @@ from . import CONTROL_ARM
 
 UPLIFT_FEATURES: tuple[str, ...] = (
     "churn_probability", "predicted_clv_12m", "value_at_risk", "policy_bonus", "pre_orders",
-    "pre_revenue", "days_since_last_order", "n_orders", "value_tier", "lifecycle_stage",
+    "pre_revenue", "days_since_last_order", "n_orders", "p_alive", "expected_orders_90d",
+    "expected_order_value", "predicted_revenue_90d", "value_tier", "lifecycle_stage",
 )
 """Candidate feature columns of the assignments/outcomes table; :func:`uplift_features`
 keeps those present. Only what is known before the campaign: never the window's outcomes

@@ -376,7 +376,7 @@ def _lgbm_panel_info(panel, models: dict) -> dict:
         "revenue_level_origins": list(anchored_revenue.level_origins_),
         "revenue_level_ratio": float(anchored_revenue.level_ratio_),
         "churn_level_adjustment": float(anchored_churn.level_adjustment_),
-        "n_training_rows": int(models["lgbm_churn"].n_training_rows_),
+        "n_training_rows": int(models["lgbm_hybrid_churn"].n_training_rows_),
         "btyd_transaction_model_by_origin": {
             origin: params["transaction_model"] for origin, params in panel.btyd_params.items()
         },
@@ -401,7 +401,9 @@ def _lgbm_candidates(panel, features, btyd: dict, horizon: int, settings: dict, 
     }
     candidates = _Candidates()
     info: dict = {}
-    for name, use_btyd in (("lgbm", False), ("lgbm_hybrid", True)):
+    pairs = (("lgbm", False), ("lgbm_hybrid", True)) if settings["from_scratch_lgbm"] else (
+        ("lgbm_hybrid", True),)
+    for name, use_btyd in pairs:
         fitted, info[name] = _fit_lgbm_pair(panel, features, name, use_btyd, common, settings)
         candidates.add(fitted)
     candidates.add(_anchored_candidate(candidates.models, features, btyd))
@@ -615,15 +617,16 @@ def _validation_metrics(panel, models) -> dict:
         "rfm_score": RFMScoreBaseline().score(at_origin).to_numpy(),
         "spend_rate": spend.predict_proba(at_origin).to_numpy(),
         "bgnbd": at_origin["btyd_churn_probability"].to_numpy(),
-        "lgbm": models["lgbm_churn"].oof_raw_.to_numpy()[rows],
         SHIPPED_MODEL: models["lgbm_hybrid_churn"].oof_raw_.to_numpy()[rows],
     }
     revenue_scores = {
         "spend_rate": spend.predict(at_origin).to_numpy(),
         "bgnbd_gg": at_origin["btyd_predicted_revenue"].to_numpy(),
-        "lgbm": models["lgbm_revenue"].oof_raw_.to_numpy()[rows],
         SHIPPED_MODEL: models["lgbm_hybrid_revenue"].oof_raw_.to_numpy()[rows],
     }
+    if "lgbm_churn" in models:  # the from-scratch comparison (from_scratch_lgbm)
+        churn_scores["lgbm"] = models["lgbm_churn"].oof_raw_.to_numpy()[rows]
+        revenue_scores["lgbm"] = models["lgbm_revenue"].oof_raw_.to_numpy()[rows]
     return {
         "origin": str(latest.date()),
         "label_horizon_days": panel.label_horizon_days,
