@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ._memory import release_memory
 from .data.errors import DataError
 from .data.schema import ShopData, rows_before
 from .features.rfm import rfm_summary
@@ -148,8 +149,10 @@ class CustomerScorer:
         if cfg.churn_model not in CHURN_MODELS:
             raise DataError(f"churn_model {cfg.churn_model!r} is not one of {list(CHURN_MODELS)}")
         build = CHURN_MODELS[cfg.churn_model]
+        release_memory()  # the peak of a large fit: churn model, then recommender matrices
         self.churn_model_ = (None if build is None
                              else build(cfg).fit(tx, as_of, shop.events, rfm=rfm))
+        release_memory()
         self.recommender_ = None
         self.product_names_ = pd.Series(dtype="string")
         if shop.has_products:
@@ -157,7 +160,9 @@ class CustomerScorer:
 
             self.recommender_ = fit_recommender(cfg.recommender_spec, tx,
                                                 moment.cutoff, events=shop.events)
-            names = (tx.dropna(subset=["product_id"]).drop_duplicates("product_id", keep="last")
+            release_memory()
+            names = (tx[["product_id", "product_name"]].dropna(subset=["product_id"])
+                     .drop_duplicates("product_id", keep="last")
                      .set_index("product_id")["product_name"])
             self.product_names_ = names.astype("string")
         self.fitted_as_of_ = as_of

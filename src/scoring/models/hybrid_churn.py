@@ -30,6 +30,7 @@ from scipy import special
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from scoring._memory import release_memory
 from scoring.data.schema import EVENT_TYPES, rows_before
 from scoring.features.behavioural import (
     DEFAULT_EVENT_WINDOWS,
@@ -117,6 +118,7 @@ class HybridChurnModel(BaseEstimator):
         panel = build_rolling_origin_panel(sample_tx, cutoff, self.horizon_days,
                                            events=sample_events, btyd=True,
                                            max_origins=self.max_origins)
+        release_memory()  # the panel's temporaries, before LightGBM copies the features
         self.model_ = LGBMChurnModel(horizon_days=self.horizon_days, calibration="btyd_level",
                                      use_btyd=True, origins=self.max_origins,
                                      random_state=self.random_state).fit(panel=panel)

@@ -13,6 +13,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,8 @@ import scipy.sparse as sp
 
 from scoring.data.cleaning import NON_PRODUCT_CODE_PATTERN
 from scoring.data.errors import DataError, examples, require_columns
+
+from .cells import Cells, cells
 
 log = logging.getLogger(__name__)
 
@@ -257,14 +260,12 @@ def build_interaction_matrix(
     cutoff = pd.Timestamp(cutoff).normalize()
     event_weights = dict(DEFAULT_EVENT_WEIGHTS if event_weights is None else event_weights)
 
-    tx = _purchases_before(transactions, cutoff, catalogue)
-    tx, product_codes, product_ids = _product_codes(tx, catalogue)
-    customer_codes, customer_ids = pd.factorize(tx["customer_id"].astype("string"), sort=True)
-    customer_ids = np.asarray(customer_ids, dtype=str)
-    age = _day_index(tx["timestamp"], cutoff)
-    cells = _cells(tx, customer_codes, product_codes, age, half_life_days)
+    lines = _purchase_lines(transactions, cutoff, catalogue)
+    cells = _line_cells(transactions, lines, half_life_days)
+    customer_ids, product_ids = lines.customer_ids, lines.product_ids
     shape = (len(customer_ids), len(product_ids))
     weights, order_counts, days_since = _cell_matrices(cells, weighting, half_life_days, shape)
+    del cells
 
     if events is not None and len(events):
         weights, order_counts, days_since, customer_ids = _with_events(
@@ -278,7 +279,7 @@ def build_interaction_matrix(
         )
     weights, length_norm = _transform_weights(weights, weighting, bm25_k1, bm25_b, bm25_length_norm)
     product_age, active = _product_activity(
-        product_codes, age, len(product_ids), discontinued_after_days
+        lines.product, lines.age, len(product_ids), discontinued_after_days
     )
     return InteractionMatrix(
         user_items=weights,
@@ -286,7 +287,7 @@ def build_interaction_matrix(
         days_since_last_purchase=days_since,
         customer_ids=customer_ids,
         product_ids=product_ids,
-        product_names=_last_product_names(tx, product_codes, len(product_ids)),
+        product_names=_last_product_names(transactions, lines),
         product_days_since_last_sale=product_age,
         active_products=active,
         cutoff=cutoff,
@@ -310,136 +311,142 @@ def _check_settings(weighting: str, half_life_days: float | None) -> None:
         raise DataError(f"half_life_days={half_life_days!r} must be > 0 (days) or None.")
 
 
-def _purchases_before(transactions: pd.DataFrame, cutoff: pd.Timestamp, catalogue) -> pd.DataFrame:
-    """Product purchase lines strictly before the midnight ``cutoff``, sorted by timestamp.
+class _Lines(NamedTuple):
+    """The purchase lines of a matrix, in stable timestamp order, as integer codes.
 
-    ``transactions``: checked canonical lines. Drops lines without customer or product and
-    lines with a non-product code (logged), then sorts stably by ``timestamp``. Returns a row
-    subset of ``transactions`` (same columns). Raises ``DataError`` when nothing is left and
-    no ``catalogue`` is given.
+    ``positions``: row positions in the transactions (int64, (n_lines,)); ``customer`` /
+    ``product``: codes (int64) into ``customer_ids`` / ``product_ids`` (sorted str arrays);
+    ``age``: days between the line's day and the cutoff (float64).
     """
-    tx = transactions.loc[
+
+    positions: np.ndarray
+    customer: np.ndarray
+    product: np.ndarray
+    age: np.ndarray
+    customer_ids: np.ndarray
+    product_ids: np.ndarray
+
+
+def _codes(values: pd.Series, sort: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize`` of the values as strings: (int64 codes, -1 when missing; str labels)."""
+    codes, labels = pd.factorize(values.astype("string"), sort=sort)
+    return codes.astype(np.int64, copy=False), np.asarray(labels, dtype=str)
+
+
+def _used(codes: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Renumber codes (all >= 0) to the labels they use, label order kept: (codes, labels as a
+    str array of the smallest width, what ``pd.factorize`` of the used values gives)."""
+    used = np.bincount(codes, minlength=len(labels)) > 0
+    kept = np.asarray(labels[used].tolist(), dtype=str)
+    return (np.cumsum(used) - 1)[codes], kept
+
+
+def _purchase_positions(transactions: pd.DataFrame, cutoff: pd.Timestamp, catalogue
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows of product purchases strictly before the midnight ``cutoff``, in line order.
+
+    Drops lines without customer or product and lines with a non-product code (logged).
+    Returns (positions int64, product code per position, product labels): the codes of
+    ``pd.factorize(product_id as string, sort=True)`` over every row. Raises ``DataError``
+    when nothing is left and no ``catalogue`` is given.
+    """
+    keep = (
         (transactions["timestamp"] < cutoff)
         & transactions["product_id"].notna()
         & transactions["customer_id"].notna()
-    ]
-    codes = tx["product_id"].astype("string")
-    non_product = codes.str.upper().str.fullmatch(NON_PRODUCT_CODE_PATTERN).fillna(False)
-    if non_product.any():
-        log.info(
-            "dropped %d lines with non-product codes (e.g. %s)",
-            int(non_product.sum()),
-            examples(codes[non_product]),
-        )
-        tx = tx.loc[~non_product.to_numpy()]
-    if tx.empty and catalogue is None:
+    )
+    positions = np.flatnonzero(keep.to_numpy(dtype=bool))
+    product, labels = _codes(transactions["product_id"])
+    product = product[positions]
+    upper = pd.Series(labels, dtype="string").str.upper()
+    non_product = upper.str.fullmatch(NON_PRODUCT_CODE_PATTERN).fillna(False).to_numpy(bool)
+    bad = non_product[product]
+    if bad.any():
+        codes = transactions["product_id"].iloc[positions[bad]].astype("string")
+        log.info("dropped %d lines with non-product codes (e.g. %s)", int(bad.sum()),
+                 examples(codes))
+        positions, product = positions[~bad], product[~bad]
+    if not len(positions) and catalogue is None:
         raise DataError(
             f"transactions: no purchase line with a product before the cutoff {cutoff.date()}; "
             "choose a later cutoff or check the timestamp/product_id columns."
         )
-    return tx.sort_values("timestamp", kind="stable")
+    return positions, product, labels
 
 
-def _product_codes(tx: pd.DataFrame, catalogue) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Column of every line and the column labels.
+def _purchase_lines(transactions: pd.DataFrame, cutoff: pd.Timestamp, catalogue) -> _Lines:
+    """The lines of the matrix (:class:`_Lines`), sorted stably by timestamp.
 
-    Without ``catalogue`` the columns are the sorted distinct ``product_id`` of ``tx``; with
-    it (a fitted model's product ids) they are the catalogue and lines of other products are
-    dropped. Returns (``tx`` restricted to known products, int codes (n_lines,), product ids
-    as str (n_products,)).
+    Without ``catalogue`` the columns are the sorted distinct ``product_id`` of the lines;
+    with it (a fitted model's product ids) they are the catalogue and lines of other products
+    are dropped. Rows are the sorted distinct customers of the remaining lines.
     """
+    positions, product, labels = _purchase_positions(transactions, cutoff, catalogue)
+    timestamps = transactions["timestamp"].iloc[positions]
+    order = np.asarray(timestamps.array.argsort(kind="stable"))
+    positions, product = positions[order], product[order]
+    age = _day_index(timestamps.iloc[order], cutoff)
+    del timestamps, order
     if catalogue is None:
-        product_codes, product_ids = pd.factorize(tx["product_id"].astype("string"), sort=True)
-        return tx, product_codes, np.asarray(product_ids, dtype=str)
-    # a fitted model's catalogue: other products are unknown to it
-    product_ids = np.asarray(catalogue, dtype=str)
-    product_codes = pd.Index(product_ids).get_indexer(
-        tx["product_id"].astype("string").to_numpy(dtype=str)
-    )
-    known = product_codes >= 0
-    return tx.loc[known], product_codes[known], product_ids
+        product, product_ids = _used(product, labels)
+    else:  # a fitted model's catalogue: other products are unknown to it
+        product_ids = np.asarray(catalogue, dtype=str)
+        product = pd.Index(product_ids).get_indexer(labels)[product].astype(np.int64)
+        known = product >= 0
+        positions, product, age = positions[known], product[known], age[known]
+    customer, customer_labels = _codes(transactions["customer_id"])
+    customer, customer_ids = _used(customer[positions], customer_labels)
+    return _Lines(positions, customer, product, age, customer_ids, product_ids)
 
 
-def _order_keys(tx: pd.DataFrame, customer_codes: np.ndarray) -> np.ndarray:
+def _order_keys(transactions: pd.DataFrame, lines: _Lines) -> np.ndarray:
     """Integer order key per line (n_lines,): the factorized ``order_id`` when every line has
-    one, else one order per (customer, timestamp)."""
-    if "order_id" in tx and tx["order_id"].notna().all():
-        return pd.factorize(tx["order_id"].astype("string"))[0]
-    return (
-        pd.factorize(tx["timestamp"])[0].astype(np.int64) * (customer_codes.max(initial=-1) + 1)
-        + customer_codes
+    one, else one order per (customer, timestamp). Only equality of keys matters."""
+    if "order_id" in transactions:
+        keys = pd.factorize(transactions["order_id"].astype("string"))[0][lines.positions]
+        if (keys >= 0).all():
+            return keys
+    stamps = pd.factorize(transactions["timestamp"].iloc[lines.positions])[0]
+    return stamps.astype(np.int64) * (lines.customer.max(initial=-1) + 1) + lines.customer
+
+
+def _line_cells(transactions: pd.DataFrame, lines: _Lines, half_life_days: float | None
+                ) -> Cells:
+    """Per (customer, product) cell statistics of the lines (:func:`~.cells.cells`): distinct
+    orders, decayed order count and units, days since the last purchase."""
+    quantity = (
+        transactions["quantity"].iloc[lines.positions].to_numpy(dtype=np.float64)
+        if "quantity" in transactions
+        else np.ones(len(lines.positions))
     )
+    return cells(lines.customer, lines.product, _order_keys(transactions, lines), lines.age,
+                 quantity, len(lines.product_ids), half_life_days)
 
 
-def _cells(
-    tx: pd.DataFrame,
-    customer_codes: np.ndarray,
-    product_codes: np.ndarray,
-    age: np.ndarray,
-    half_life_days: float | None,
-) -> pd.DataFrame:
-    """Per (customer, product) cell statistics, one row per non-empty cell.
-
-    ``tx``: purchase lines; ``customer_codes`` / ``product_codes`` / ``age`` (days before the
-    cutoff, float64): one value per line. Returns a frame indexed by (``c``, ``p``) codes,
-    sorted, with ``orders`` (distinct orders containing the product), ``decayed`` (sum over
-    those orders of ``0.5 ** (age / half_life)``, 1 each without half-life), ``decayed_q``
-    (the same weighted by units) and ``age`` (days since the last purchase).
-    """
-    quantity = tx["quantity"].to_numpy(dtype=np.float64) if "quantity" in tx else np.ones(len(tx))
-    # one row per (customer, product, order): the unit of "orders containing the product"
-    lines = pd.DataFrame(
-        {
-            "c": customer_codes,
-            "p": product_codes,
-            "o": _order_keys(tx, customer_codes),
-            "age": age,
-            "q": quantity,
-        }
-    )
-    per_order = lines.groupby(["c", "p", "o"], sort=False).agg(age=("age", "min"), q=("q", "sum"))
-    per_order = per_order.reset_index()
-    decay = (
-        np.ones(len(per_order))
-        if half_life_days is None
-        else np.power(0.5, per_order["age"].to_numpy() / half_life_days)
-    )
-    per_order["one"] = 1.0
-    per_order["decayed"] = decay
-    per_order["decayed_q"] = decay * per_order["q"].to_numpy()
-    return per_order.groupby(["c", "p"], sort=True).agg(
-        orders=("one", "sum"),
-        decayed=("decayed", "sum"),
-        decayed_q=("decayed_q", "sum"),
-        age=("age", "min"),
-    )
-
-
-def _cell_values(cells: pd.DataFrame, weighting: str, half_life_days: float | None) -> np.ndarray:
+def _cell_values(cells: Cells, weighting: str, half_life_days: float | None) -> np.ndarray:
     """Purchase weight of each cell (float64, (n_cells,)) before the BM25/TF-IDF transform:
     decayed order count ("orders", "bm25", "tfidf"), 1 or the decay of the last purchase
     ("binary"), ``log1p`` of the decayed units, floored at 0 ("log1p_quantity")."""
     if weighting in ("orders", "bm25", "tfidf"):
-        return cells["decayed"].to_numpy()
+        return cells.decayed
     if weighting == "binary":  # with a half-life: the decay of the last purchase
         return (
-            np.ones(len(cells))
+            np.ones(len(cells.rows))
             if half_life_days is None
-            else np.power(0.5, cells["age"].to_numpy() / half_life_days)
+            else np.power(0.5, cells.age / half_life_days)
         )
-    return np.log1p(np.maximum(cells["decayed_q"].to_numpy(), 0.0))  # log1p_quantity
+    return np.log1p(np.maximum(cells.decayed_q, 0.0))  # log1p_quantity
 
 
 def _cell_matrices(
-    cells: pd.DataFrame, weighting: str, half_life_days: float | None, shape: tuple[int, int]
+    cells: Cells, weighting: str, half_life_days: float | None, shape: tuple[int, int]
 ) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
     """The three float32 CSR matrices of shape ``shape`` (n_customers, n_products) from
     ``_cells``: (purchase weights, order counts, days since the last purchase)."""
-    rows = cells.index.get_level_values("c").to_numpy()
-    cols = cells.index.get_level_values("p").to_numpy()
+    rows, cols = cells.rows, cells.cols
     values = _cell_values(cells, weighting, half_life_days)
-    order_counts = _csr(rows, cols, cells["orders"].to_numpy(), shape)
-    days_since = _csr(rows, cols, cells["age"].to_numpy(), shape)
+    order_counts = _csr(rows, cols, cells.orders, shape)
+    days_since = _csr(rows, cols, cells.age, shape)
     weights = _csr(rows, cols, values, shape)
     return weights, order_counts, days_since
 
@@ -513,18 +520,17 @@ def _product_activity(
     return product_age, active
 
 
-def _last_product_names(tx: pd.DataFrame, product_codes: np.ndarray, n_products: int) -> np.ndarray:
-    """Last non-missing ``product_name`` of each product in ``tx`` (timestamp order), as a str
-    array (n_products,), "" when unknown."""
-    names = np.full(n_products, "", dtype=object)
-    if "product_name" in tx:
-        last_name = (
-            pd.Series(tx["product_name"].astype("string").to_numpy(), index=product_codes)
-            .dropna()
-            .groupby(level=0)
-            .last()
-        )
-        names[last_name.index.to_numpy()] = last_name.to_numpy(dtype=object)
+def _last_product_names(transactions: pd.DataFrame, lines: _Lines) -> np.ndarray:
+    """Last non-missing ``product_name`` of each product over the lines (timestamp order), as
+    a str array (n_products,), "" when unknown."""
+    names = np.full(len(lines.product_ids), "", dtype=object)
+    if "product_name" in transactions:
+        column = transactions["product_name"].astype("string")
+        named = np.flatnonzero(column.isna().to_numpy()[lines.positions] == False)  # noqa: E712
+        last = np.full(len(names), -1, dtype=np.int64)
+        np.maximum.at(last, lines.product[named], named)
+        has = last >= 0
+        names[has] = column.iloc[lines.positions[last[has]]].to_numpy(dtype=object)
     return names.astype(str)
 
 
@@ -577,19 +583,22 @@ def _add_events(weights, customer_ids, product_ids, events, cutoff, event_weight
         & events["product_id"].notna()
         & events["customer_id"].notna()
     ]
-    p = pd.Index(product_ids).get_indexer(ev["product_id"].astype("string").to_numpy(dtype=str))
-    ev, p = (
-        ev.loc[p >= 0],
-        p[p >= 0],
-    )  # products never sold before the cutoff are not in the catalogue
+    product, labels = _codes(ev["product_id"], sort=False)
+    p = pd.Index(product_ids).get_indexer(labels)[product]
+    known = p >= 0  # products never sold before the cutoff are not in the catalogue
+    ev, p = ev.iloc[np.flatnonzero(known)], p[known]
     if ev.empty:
         return weights, customer_ids, 0
-    cust = ev["customer_id"].astype("string").to_numpy(dtype=str)
-    c = pd.Index(customer_ids).get_indexer(cust)
-    new_ids = np.unique(cust[c < 0])
+    customer, labels = _codes(ev["customer_id"], sort=False)
+    row_of_label = pd.Index(customer_ids).get_indexer(labels)
+    new_ids = np.unique(labels[row_of_label < 0])
     customer_ids = np.concatenate([customer_ids, new_ids.astype(str)])
     if len(new_ids):
-        c[c < 0] = len(customer_ids) - len(new_ids) + np.searchsorted(new_ids, cust[c < 0])
+        missing = row_of_label < 0
+        row_of_label[missing] = (
+            len(customer_ids) - len(new_ids) + np.searchsorted(new_ids, labels[missing])
+        )
+    c = row_of_label[customer]
     w = ev["event_type"].map(event_weights).to_numpy(dtype=np.float64)
     if half_life is not None:
         w = w * np.power(0.5, _day_index(ev["timestamp"], cutoff) / half_life)

@@ -1,0 +1,136 @@
+"""Per (customer, product) cell statistics of purchase lines, from integer codes.
+
+The memory-light core of :func:`~.matrix.build_interaction_matrix`: purchase lines arrive as
+integer arrays (customer code, product code, order key, age in days, quantity), one entry per
+line in timestamp order, and are reduced with sorts and ``ufunc.reduceat`` instead of a pandas
+groupby over string ids. The sums reproduce pandas' groupby sums bit for bit: pandas adds a
+group's values in row order, with Kahan compensation (its Cython kernel), or with
+``np.add.reduceat`` when the group ids are monotonic (its fast path); :func:`group_sums` takes
+the same path in the same cases.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Cells(NamedTuple):
+    """One entry per non-empty (customer, product) cell, sorted by (row, col).
+
+    ``rows`` / ``cols``: customer and product codes (int64); ``orders``: distinct orders
+    containing the product (float64); ``decayed``: sum over those orders of
+    ``0.5 ** (age / half_life)`` (1 each without half-life); ``decayed_q``: the same weighted by
+    the order's units; ``age``: days since the last purchase (float64).
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    orders: np.ndarray
+    decayed: np.ndarray
+    decayed_q: np.ndarray
+    age: np.ndarray
+
+
+def kahan_sums(values: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Kahan-compensated sum of each group of consecutive ``values`` (float64), NaN skipped.
+
+    ``starts`` / ``sizes``: first position and length of each group (int arrays, (n_groups,)).
+    The operations of pandas' Cython ``group_sum`` kernel, applied to all groups at once for
+    the k-th value of each group (a loop over k, the longest group's length), so every group
+    gets exactly the sum pandas computes by scanning its rows in order.
+    """
+    total = np.zeros(len(starts))
+    compensation = np.zeros(len(starts))
+    active = np.flatnonzero(sizes > 0)
+    k = 0
+    while active.size:
+        value = values[starts[active] + k]
+        present = ~np.isnan(value)
+        groups, value = active[present], value[present]
+        y = value - compensation[groups]
+        t = total[groups] + y
+        with np.errstate(invalid="ignore"):  # inf - inf: NaN, reset below as pandas does
+            c = t - total[groups] - y
+        c[np.isnan(c)] = 0.0  # pandas GH#53606: an infinite value leaves no compensation
+        compensation[groups] = c
+        total[groups] = t
+        k += 1
+        active = active[sizes[active] > k]
+    return total
+
+
+def group_sums(values: np.ndarray, starts: np.ndarray, sizes: np.ndarray,
+               monotonic: bool) -> np.ndarray:
+    """pandas' groupby sum of groups of consecutive float64 ``values`` (group order).
+
+    ``monotonic``: whether pandas would see the group ids as monotonic in its row order (each
+    group's rows contiguous and groups in order); then it sums with ``np.add.reduceat`` unless
+    a value is NaN, else with Kahan compensation (:func:`kahan_sums`).
+    """
+    if monotonic and not np.isnan(values).any():
+        return np.add.reduceat(values, starts)
+    return kahan_sums(values, starts, sizes)
+
+
+def _runs(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and sizes of the runs of equal consecutive key tuples (non-empty ``keys``)."""
+    n = len(keys[0])
+    new = np.zeros(n, dtype=bool)
+    new[0] = True
+    for key in keys:
+        new[1:] |= key[1:] != key[:-1]
+    starts = np.flatnonzero(new)
+    return starts, np.diff(starts, append=n)
+
+
+def _per_order(cell: np.ndarray, order: np.ndarray, age: np.ndarray, quantity: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One entry per (cell, order): (cell, first line, min age, summed quantity).
+
+    pandas' ``groupby([c, p, o], sort=False).agg(age=min, q=sum)`` over the lines; entries are
+    returned sorted by (cell, first line), i.e. each cell's orders in first-appearance order.
+    """
+    perm = np.lexsort((order, cell))  # stable: a group's lines stay in line order
+    cell_sorted = cell[perm]
+    starts, sizes = _runs(cell_sorted, order[perm])
+    first = perm[starts]
+    contiguous = bool(np.all(perm[starts + sizes - 1] - first + 1 == sizes))
+    age_min = np.minimum.reduceat(age[perm], starts)
+    q_sum = group_sums(quantity[perm], starts, sizes, monotonic=contiguous)
+    cell_g = cell_sorted[starts]
+    del perm, cell_sorted, starts, sizes
+    in_cell_order = (cell_g[1:] != cell_g[:-1]) | (first[1:] > first[:-1])
+    if not in_cell_order.all():  # orders of a cell interleaved in line order
+        perm = np.lexsort((first, cell_g))
+        return cell_g[perm], first[perm], age_min[perm], q_sum[perm]
+    return cell_g, first, age_min, q_sum
+
+
+def cells(customer: np.ndarray, product: np.ndarray, order: np.ndarray, age: np.ndarray,
+          quantity: np.ndarray, n_products: int, half_life_days: float | None) -> Cells:
+    """Cell statistics (:class:`Cells`) of purchase lines given as codes, one entry per line
+    in timestamp order: customer and product codes, order key (int), age in days before the
+    cutoff and quantity (float64). The numbers of pandas'
+    ``groupby([c, p, o], sort=False)`` per order then ``groupby([c, p], sort=True)``."""
+    if not len(customer):
+        empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0)
+        return Cells(empty_i, empty_i, empty_f, empty_f, empty_f, empty_f)
+    cell = customer.astype(np.int64) * int(n_products) + product
+    cell_g, first, age_g, q_g = _per_order(cell, np.asarray(order), age, quantity)
+    del cell
+    decay = (np.ones(len(cell_g)) if half_life_days is None
+             else np.power(0.5, age_g / half_life_days))
+    starts, sizes = _runs(cell_g)
+    # pandas' ids are monotonic when every cell's orders come before the next cell's
+    monotonic = bool(np.all(first[starts[1:] - 1] < first[starts[1:]]))
+    key = cell_g[starts]
+    return Cells(
+        rows=key // int(n_products),
+        cols=key % int(n_products),
+        orders=group_sums(np.ones(len(cell_g)), starts, sizes, monotonic),
+        decayed=group_sums(decay, starts, sizes, monotonic),
+        decayed_q=group_sums(decay * q_g, starts, sizes, monotonic),
+        age=np.minimum.reduceat(age_g, starts),
+    )
