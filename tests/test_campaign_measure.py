@@ -15,7 +15,15 @@ from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
 from scoring.campaign import OUTCOME_COLUMNS
-from scoring.campaign.measure import _cuped, _lin, _welch, arm_effects, campaign_report
+from scoring.campaign.measure import (
+    _cuped,
+    _lin,
+    _usable_covariates,
+    _welch,
+    arm_effects,
+    balance_checks,
+    campaign_report,
+)
 from scoring.campaign.outcomes import campaign_outcomes
 from scoring.campaign.plots import (
     arm_effects_figure,
@@ -471,3 +479,35 @@ def test_plots_return_figures(sim):
     for fig in figures:
         assert isinstance(fig, Figure)
         assert fig.axes
+
+
+SHARES = {"control": 0.3, "bonus_25": 0.35, "bonus_50": 0.35}
+
+
+def test_balance_checks_pass_a_fair_randomisation(sim):
+    checks = balance_checks(sim, ("pre_revenue", "pre_orders"), shares=SHARES)
+    assert not checks["sample_ratio"]["mismatch"] and checks["sample_ratio"]["p_value"] > 0.001
+    assert checks["warnings"] == [] and len(checks["pre_period"]) == 4
+    json.dumps(checks, allow_nan=False)
+
+
+def test_balance_checks_flag_a_sample_ratio_mismatch_and_a_pre_period_imbalance(sim):
+    # customers lost from control selectively: the heavy buyers of control went missing
+    lost = (sim["arm"] == "control") & (sim["pre_revenue"] > sim["pre_revenue"].quantile(0.7))
+    checks = balance_checks(sim.loc[~lost], ("pre_revenue",), shares=SHARES)
+    assert checks["sample_ratio"]["mismatch"]
+    assert any("sample ratio mismatch" in w for w in checks["warnings"])
+    assert any("pre-campaign imbalance" in w for w in checks["warnings"])
+    assert all(r["smd"] > 0.1 for r in checks["pre_period"])
+    # without planned shares there is no sample-ratio check
+    assert balance_checks(sim, ("pre_revenue",))["sample_ratio"] is None
+
+
+def test_collinear_and_constant_covariates_are_left_out_of_the_adjustment(sim):
+    X = np.column_stack([sim["pre_revenue"], 2 * sim["pre_revenue"] + 1, sim["pre_orders"],
+                         np.ones(len(sim))])
+    d = sim["treated"].to_numpy()
+    assert _usable_covariates(X, d).tolist() == [True, False, True, False]
+    y = sim["revenue"].to_numpy()
+    np.testing.assert_allclose(_lin(y, d, X, 0.05)["effect"],
+                               _lin(y, d, X[:, [0, 2]], 0.05)["effect"], rtol=1e-10)

@@ -28,18 +28,23 @@ from scoring.campaign.allocate import (
     true_spend,
 )
 from scoring.campaign.uplift import (
+    DERIVED_FEATURES,
     LEARNERS,
     UPLIFT_FEATURES,
     UpliftModel,
     cross_fitted_effects,
     qini_coefficient,
     uplift_features,
+    with_derived_features,
 )
 
 MULTIPLIER = {"control": 0.0, "bonus_50": 0.5, "bonus_100": 1.0}
 STRENGTH = {"control": 0.0, "bonus_50": 0.6, "bonus_100": 1.0}  # concave in the bonus
 N, N_TRAIN = 8000, 6000
-FAST = {"n_estimators": 100, "num_leaves": 7, "min_child_samples": 100}
+# The simulation's y is revenue and X has no expected order value: the tests of the learners
+# use the revenue design (value_column=None); the orders x value design is tested below.
+FAST = {"n_estimators": 100, "num_leaves": 7, "min_child_samples": 100, "value_column": None}
+REVENUE = {"value_column": None}
 
 
 def simulate(n: int = N, seed: int = 0):
@@ -205,20 +210,128 @@ def test_model_input_validation(data):
     X, arm, y, _ = data
     X, arm, y = X.iloc[:500], arm[:500], y[:500]
     with pytest.raises(ValueError, match="learner"):
-        UpliftModel(learner="s").fit(X, arm, y)
+        UpliftModel(learner="s", **REVENUE).fit(X, arm, y)
     with pytest.raises(ValueError, match="control"):
-        UpliftModel(learner="t", n_folds=0).fit(X, np.where(arm == "control", "x", arm), y)
+        UpliftModel(learner="t", n_folds=0, **REVENUE).fit(X, np.where(arm == "control", "x", arm), y)
     with pytest.raises(ValueError, match="treatment arm"):
-        UpliftModel(learner="t", n_folds=0).fit(X, np.full(500, "control"), y)
+        UpliftModel(learner="t", n_folds=0, **REVENUE).fit(X, np.full(500, "control"), y)
     with pytest.raises(ValueError, match="missing or infinite"):
-        UpliftModel(learner="t", n_folds=0).fit(X, arm, np.where(np.arange(500) == 3, np.nan, y))
+        UpliftModel(learner="t", n_folds=0, **REVENUE).fit(X, arm, np.where(np.arange(500) == 3, np.nan, y))
     with pytest.raises(ValueError, match="rows"):
-        UpliftModel(learner="t", n_folds=0).fit(X, arm[:-1], y)
+        UpliftModel(learner="t", n_folds=0, **REVENUE).fit(X, arm[:-1], y)
     with pytest.raises(ValueError, match="n_folds"):
-        UpliftModel(learner="auto", n_folds=1).fit(X, arm, y)
+        UpliftModel(learner="auto", n_folds=1, **REVENUE).fit(X, arm, y)
     model = UpliftModel(learner="t", n_folds=0, **FAST).fit(X, arm, y)
     with pytest.raises(ValueError, match="missing the feature"):
         model.predict(X.drop(columns="pre_orders"))
+
+
+# --- the orders x expected order value design (value_column) -------------------------------
+
+
+def orders_data(data):
+    """The simulation as orders and a value per order: a converter makes one order worth
+    ``basket`` (= predicted_clv_12m / 4) times noise, so tau_orders(x) * basket = tau(x)."""
+    X, arm, y, truth = data
+    X = X.assign(expected_order_value=X["predicted_clv_12m"] / 4)
+    orders = (y > 0).astype(float)
+    return X, arm, orders, y, truth
+
+
+VALUED = {**FAST, "value_column": "expected_order_value"}
+NO_VALUE_FEATURE = ["churn_probability", "predicted_clv_12m", "value_at_risk", "policy_bonus",
+                    "pre_orders", "pre_revenue", "value_tier", "lifecycle_stage"]
+
+
+@pytest.fixture(scope="module")
+def valued(data):
+    X, arm, orders, y, _ = orders_data(data)
+    return UpliftModel(learner="auto", n_folds=3, **VALUED).fit(
+        X.iloc[:N_TRAIN], arm[:N_TRAIN], orders[:N_TRAIN], revenue=y[:N_TRAIN])
+
+
+def test_default_design_values_incremental_orders():
+    assert UpliftModel().value_column == "expected_order_value"
+
+
+def test_valued_effects_are_currency(data, valued):
+    X, _, _, _, truth = orders_data(data)
+    held = slice(N_TRAIN, N)
+    pred = valued.predict(X.iloc[held])
+    assert list(pred.columns) == valued.arms_ == ["bonus_100", "bonus_50"]
+    corr = {a: np.corrcoef(pred[a], truth[f"tau_{a}"].iloc[held])[0, 1] for a in valued.arms_}
+    assert corr["bonus_100"] > 0.5, corr
+    # incremental orders x currency per order: the average effect in currency
+    assert pred["bonus_100"].mean() == pytest.approx(truth["tau_bonus_100"].iloc[held].mean(),
+                                                     rel=0.35)
+    # the learner is chosen on revenue: the cross-fitted Qini of the currency effects
+    assert valued.cv_qini_[valued.learner_] == pytest.approx(qini_coefficient(
+        valued.oof_effect_, data[1][:N_TRAIN], data[2][:N_TRAIN]))
+
+
+def test_valued_prediction_scales_with_the_value_per_order(data):
+    X, arm, orders, y, _ = orders_data(data)
+    model = UpliftModel(learner="t", n_folds=0, features=NO_VALUE_FEATURE, **VALUED).fit(
+        X.iloc[:3000], arm[:3000], orders[:3000], revenue=y[:3000])
+    rows = X.iloc[N_TRAIN:N_TRAIN + 50]
+    base = model.predict(rows)
+    doubled = model.predict(rows.assign(expected_order_value=2 * rows["expected_order_value"]))
+    pd.testing.assert_frame_equal(doubled, 2 * base)
+    # a missing value per order is the training median
+    gap = rows.assign(expected_order_value=np.nan)
+    median = X["expected_order_value"].iloc[:3000].median()
+    assert model.value_fill_ == pytest.approx(median)
+    pd.testing.assert_frame_equal(model.predict(gap),
+                                  base.div(rows["expected_order_value"], axis=0) * median)
+
+
+def test_valued_model_is_deterministic_and_batch_independent(data, valued):
+    X, arm, orders, y, _ = orders_data(data)
+    rows = slice(0, 3000)
+    a = UpliftModel(learner="auto", n_folds=2, random_state=3, **VALUED).fit(
+        X[rows], arm[rows], orders[rows], revenue=y[rows])
+    b = UpliftModel(learner="auto", n_folds=2, random_state=3, **VALUED).fit(
+        X[rows], arm[rows], orders[rows], revenue=y[rows])
+    pd.testing.assert_frame_equal(a.oof_effect_, b.oof_effect_)
+    assert a.cv_qini_ == b.cv_qini_
+    held = X.iloc[N_TRAIN:]
+    pd.testing.assert_frame_equal(a.predict(held), b.predict(held))
+    full = valued.predict(held)
+    permuted = valued.predict(held.sample(frac=1.0, random_state=1))
+    pd.testing.assert_frame_equal(permuted.loc[full.index], full)
+    halves = pd.concat([valued.predict(held.iloc[:7]), valued.predict(held.iloc[7:])])
+    pd.testing.assert_frame_equal(halves, full)
+    pd.testing.assert_frame_equal(valued.predict(held.iloc[[5]]), full.iloc[[5]])
+    restored = pickle.loads(pickle.dumps(valued))
+    pd.testing.assert_frame_equal(restored.predict(held), full)
+
+
+def test_valued_model_needs_its_value_column(data):
+    X, arm, orders, y, _ = orders_data(data)
+    with pytest.raises(ValueError, match="value column"):
+        UpliftModel(learner="t", n_folds=0, **VALUED).fit(
+            X.drop(columns="expected_order_value").iloc[:500], arm[:500], orders[:500])
+    model = UpliftModel(learner="t", n_folds=0, features=NO_VALUE_FEATURE, **VALUED).fit(
+        X.iloc[:500], arm[:500], orders[:500])
+    with pytest.raises(ValueError, match="value column"):
+        model.predict(X.drop(columns="expected_order_value").iloc[500:510])
+
+
+def test_derived_features_are_computed_in_fit_and_predict(data):
+    X, arm, orders, y, _ = orders_data(data)
+    X = X.assign(days_since_last_order=np.linspace(1, 400, N), expected_orders_90d=0.9)
+    derived = with_derived_features(X)
+    assert list(DERIVED_FEATURES) == ["order_gaps_since_last"]
+    np.testing.assert_allclose(derived["order_gaps_since_last"],
+                               X["days_since_last_order"] * 0.9 / 90)
+    assert "order_gaps_since_last" not in with_derived_features(data[0])  # inputs missing
+    assert "order_gaps_since_last" not in uplift_features(derived)  # opt-in
+    features = [*uplift_features(X), "order_gaps_since_last"]
+    model = UpliftModel(learner="t", n_folds=0, features=features, **VALUED).fit(
+        X.iloc[:2000], arm[:2000], orders[:2000])
+    assert "order_gaps_since_last" in model.feature_names_
+    held = X.iloc[N_TRAIN:N_TRAIN + 20]  # without the derived column: computed in predict
+    pd.testing.assert_frame_equal(model.predict(held), model.predict(with_derived_features(held)))
 
 
 # --- allocation ---------------------------------------------------------------------------

@@ -139,6 +139,8 @@ def format_campaign_report(report: dict) -> str:
             f"    conversion vs control: adjusted {_interval(converted.get('adjusted'), 4)}",
             f"    net incremental revenue ({net.get('basis', 'n/a')}): "
             f"{_interval(net.get('total'), 0)}"]
+    for warning in (report.get("checks") or {}).get("warnings", []):
+        lines.append(f"  WARNING: {warning}")
     power = report.get("power") or {}
     if power:
         lines.append(f"  detectable at 80% power: conversion "

@@ -27,7 +27,7 @@ from scoring.data.errors import DataError
 from scoring.outputs import OutputSet
 
 from . import CONTROL_ARM
-from .measure import ADJUSTMENT_COVARIATES, campaign_report
+from .measure import ADJUSTMENT_COVARIATES, balance_checks, campaign_report
 from .outcomes import campaign_outcomes
 
 TARGETING_SCORES: tuple[str, ...] = ("churn_probability", "value_at_risk")
@@ -47,23 +47,52 @@ class CampaignResult:
 
 # ------------------------------------------------------------------------------ inputs
 def read_assignments(path) -> tuple[pd.DataFrame, dict]:
-    """``campaign.parquet`` (or any parquet/CSV with the contract's columns) and the
-    ``campaign.json`` beside it ({} when absent). Refuses a file without customer_id / arm /
-    bonus_amount with the fix."""
+    """The assignments and what is known about the campaign.
+
+    ``path``: ``campaign.parquet`` (``scoring data synth --campaign``), the ``scores.parquet``
+    of ``scoring run`` / ``scoring score`` (its ``ab_group`` is the arm, ``candidate_bonus``
+    the policy bonus; the window starts the day after its ``campaign_summary.json``'s as-of
+    date), or any Parquet / CSV with customer_id, arm (or ab_group) and bonus_amount. The
+    metadata is ``campaign.json`` beside it ({} when absent). Refuses a file without those
+    columns, with the fix."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such assignments file; pass the campaign.parquet written "
-                        "by `scoring data synth --campaign` or your own assignments export.")
+                        "by `scoring data synth --campaign`, the scores.parquet of `scoring "
+                        "run`, or your own assignments export.")
     frame = (pd.read_csv(path, dtype={"customer_id": "string", "arm": "string"})
              if path.suffix.lower() == ".csv" else pd.read_parquet(path))
+    frame = assignments_from_scores(frame)
     missing = [c for c in ("customer_id", "arm", "bonus_amount") if c not in frame]
     if missing:
         raise DataError(f"{path}: column(s) {missing} missing; the assignments need one row "
-                        "per customer with customer_id, arm and bonus_amount (0 in control).")
+                        "per customer with customer_id, arm (or ab_group) and bonus_amount "
+                        "(0 in control).")
     frame["customer_id"] = frame["customer_id"].astype("string")
     sidecar = path.with_name("campaign.json")
     meta = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+    summary = path.with_name("campaign_summary.json")
+    if not meta and summary.exists():  # the scores of a scoring run: the window follows it
+        as_of = json.loads(summary.read_text()).get("as_of")
+        if as_of:
+            meta = {"start": str((pd.Timestamp(str(as_of)[:10]) + pd.Timedelta(days=1)).date())}
     return frame, meta
+
+
+def assignments_from_scores(frame: pd.DataFrame) -> pd.DataFrame:
+    """A scores table (``scoring run``) as assignments: ``arm`` from ``ab_group``,
+    ``policy_bonus`` from ``candidate_bonus``, ``predicted_revenue_90d`` from the scorer's
+    predictions; a table that already has them is returned unchanged."""
+    out = frame
+    if "arm" not in out and "ab_group" in out:
+        out = out.assign(arm=out["ab_group"].astype("string"))
+    if "policy_bonus" not in out and "candidate_bonus" in out:
+        out = out.assign(policy_bonus=pd.to_numeric(out["candidate_bonus"]).fillna(0.0))
+    if ("predicted_revenue_90d" not in out and "expected_orders_90d" in out
+            and "expected_order_value" in out):
+        out = out.assign(predicted_revenue_90d=pd.to_numeric(out["expected_orders_90d"])
+                         * pd.to_numeric(out["expected_order_value"]))
+    return out
 
 
 def window(meta: dict, start=None, days: int | None = None) -> tuple[pd.Timestamp, int]:
@@ -82,6 +111,18 @@ def arm_shares(meta: dict, assignments: pd.DataFrame) -> dict[str, float]:
         return {a["name"]: float(a["share"]) for a in meta["arms"]}
     counts = assignments["arm"].astype(str).value_counts(normalize=True)
     return {str(k): float(v) for k, v in counts.items()}
+
+
+def planned_shares(meta: dict, assignments: pd.DataFrame) -> dict[str, float] | None:
+    """The planned share per arm for the sample-ratio check: ``campaign.json``'s arms, else
+    the offer policy's arms of the active config when their names match (the scores of a
+    ``scoring run``), else None (no check)."""
+    if meta.get("arms"):
+        return {a["name"]: float(a["share"]) for a in meta["arms"]}
+    from scoring.config import active
+
+    arms = dict(active().scoring.offers.arms)
+    return arms if set(assignments["arm"].astype(str)) <= set(arms) else None
 
 
 def arm_multipliers(meta: dict, assignments: pd.DataFrame, control_arm: str) -> dict:
@@ -212,7 +253,10 @@ def run_campaign_report(shop, assignments: pd.DataFrame, meta: dict, out, *, sta
     curves, coefs = qini_table(outcomes, scores, control_arm)
     report.update(window={"start": str(start.date()), "days": days},
                   qini_revenue=coefs, power=power_check(outcomes, control_arm, alpha),
-                  dataset=shop.name)
+                  dataset=shop.name,
+                  checks=balance_checks(outcomes, report["covariates"], control_arm,
+                                        planned_shares(meta, outcomes)))
+    report["notes"] = [*report["checks"]["warnings"], *report["notes"]]
     figures = _report_figures(outcomes, curves, coefs, control_arm, alpha)
     tracker = tracking.current_tracker(tracker)
     with OutputSet(out) as files:
@@ -280,21 +324,30 @@ def run_campaign_uplift(shop, assignments: pd.DataFrame, meta: dict, out, *, sta
 
     from .redemption import RedemptionModel
     from .registry import UpliftBundle
-    from .uplift import UpliftModel
+    from .uplift import UpliftModel, with_derived_features
 
     control_arm = control_arm or meta.get("control_arm", CONTROL_ARM)
     start, days = window(meta, start, days)
     outcomes = campaign_outcomes(assignments, shop.transactions, start, days,
                                  control_arm=control_arm)
+    outcomes = with_derived_features(outcomes)  # the model's derived features, logged too
     model = UpliftModel(learner=learner, n_folds=n_folds, random_state=seed,
-                        control_arm=control_arm).fit(
-        outcomes, outcomes["arm"], outcomes["revenue"], arm_shares=arm_shares(meta, outcomes))
+                        control_arm=control_arm)
+    # the default design learns incremental ORDERS and values them at the scorer's expected
+    # order value (model.value_column); without that column it learns revenue directly. The
+    # learner is chosen by the cross-fitted Qini on revenue either way.
+    if model.value_column is not None and model.value_column not in outcomes:
+        model.set_params(value_column=None)
+    target = "revenue" if model.value_column is None else "orders"
+    model.fit(outcomes, outcomes["arm"], outcomes[target].astype(float),
+              arm_shares=arm_shares(meta, outcomes), revenue=outcomes["revenue"])
     multipliers = arm_multipliers(meta, outcomes, control_arm)
     redemption = RedemptionModel(random_state=seed, control_arm=control_arm).fit(
         outcomes, outcomes["arm"], outcomes["converted"], multipliers)
     min_bonus = float(meta.get("min_bonus", 0.0))  # the campaign's learning floor
     predictions = _oof_table(outcomes, model)
     metrics = {"learner": model.learner_, "cv_qini": model.cv_qini_, "arms": model.arms_,
+               "outcome": target, "value_column": model.value_column,
                "customers": len(outcomes), "features": model.feature_names_,
                "fit_seconds": model.fit_seconds_}
     bundle = UpliftBundle(uplift=model, redemption=redemption, multipliers=multipliers,
@@ -313,7 +366,8 @@ def run_campaign_uplift(shop, assignments: pd.DataFrame, meta: dict, out, *, sta
 
 def _oof_table(outcomes: pd.DataFrame, model) -> pd.DataFrame:
     """One row per customer: arm, out-of-fold predicted incremental revenue per treatment arm
-    (``predicted_incremental_revenue_<arm>``), the best arm and its prediction."""
+    (``predicted_incremental_revenue_<arm>``, currency: with ``value_column`` the incremental
+    orders times the expected order value), the best arm and its prediction."""
     effect = model.oof_effect_ if model.oof_effect_ is not None else model.predict(outcomes)
     table = pd.DataFrame({"customer_id": outcomes["customer_id"].astype("string"),
                           "arm": outcomes["arm"].astype("string")})

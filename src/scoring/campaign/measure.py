@@ -29,7 +29,7 @@ intervals of many cells as exploratory.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -82,13 +82,30 @@ def _welch(y_t: np.ndarray, y_c: np.ndarray, alpha: float) -> dict:
 
 
 def _usable_covariates(X: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """Column mask of covariates that vary within both groups (a covariate constant within
-    an arm is collinear with that arm's intercept in the interacted model)."""
-    if X.shape[1] == 0:
-        return np.zeros(0, dtype=bool)
-    sd_t = X[d].std(axis=0) if d.sum() > 1 else np.zeros(X.shape[1])
-    sd_c = X[~d].std(axis=0) if (~d).sum() > 1 else np.zeros(X.shape[1])
-    return (sd_t > 0) & (sd_c > 0)
+    """Column mask of covariates that vary within both groups and are not a linear
+    combination of the covariates before them within either group (a covariate constant
+    within an arm is collinear with that arm's intercept in the interacted model; e.g.
+    ``predicted_revenue_90d`` equal to a multiple of ``expected_orders_90d``). Kept in the
+    given order."""
+    keep = np.zeros(X.shape[1], dtype=bool)
+    groups = [X[d], X[~d]]
+    if X.shape[1] == 0 or min(len(g) for g in groups) < 2:
+        return keep
+    for j in range(X.shape[1]):
+        trial = keep.copy()
+        trial[j] = True
+        keep[j] = all(_full_rank(g[:, trial]) for g in groups)
+    return keep
+
+
+def _full_rank(X: np.ndarray) -> bool:
+    """``[1, X]`` (n, k+1) has rank k+1 (columns standardised first; tolerance 1e-8)."""
+    sd = X.std(axis=0)
+    if np.any(sd <= 0):
+        return False
+    Z = np.column_stack([np.ones(len(X)), (X - X.mean(axis=0)) / sd])
+    s = np.linalg.svd(Z, compute_uv=False)
+    return bool(s[-1] > 1e-8 * s[0])
 
 
 def _lin(y: np.ndarray, d: np.ndarray, X: np.ndarray, alpha: float) -> dict:
@@ -462,3 +479,73 @@ def campaign_report(
     report["segments_skipped"] = skipped
     report["notes"] = _notes(covariates, alpha, min_cell, skipped)
     return report
+
+
+# ---------------------------------------------------------------------------------------
+# Trust checks: sample ratio and pre-campaign balance
+# ---------------------------------------------------------------------------------------
+
+SRM_P_VALUE = 0.001
+"""A sample ratio mismatch is flagged below this chi-square p-value (the usual A/B-test
+threshold: with the right shares a false alarm is 1 in 1000 campaigns)."""
+IMBALANCE_SMD = 0.1
+"""Pre-campaign imbalance is flagged above this absolute standardised mean difference."""
+
+
+def balance_checks(outcomes: pd.DataFrame, covariates: Sequence[str],
+                   control_arm: str = CONTROL_ARM,
+                   shares: Mapping[str, float] | None = None) -> dict:
+    """Can the randomisation be trusted? JSON-ready dict with ``sample_ratio`` (observed
+    customers per arm against the planned ``shares``: chi-square p-value from
+    ``scipy.stats.chisquare``, ``mismatch`` below :data:`SRM_P_VALUE`; None without shares)
+    and ``pre_period`` (per covariate and treatment arm: control and arm means, the
+    standardised mean difference ``(m_a - m_c) / sqrt((v_a + v_c) / 2)``, ``imbalanced``
+    above :data:`IMBALANCE_SMD`), and ``warnings`` (strings, empty when all is well).
+
+    A mismatch means the assignment or the data lost customers selectively: no estimate of
+    the campaign can be trusted. Imbalance happens by chance with heavy-tailed covariates
+    (a few very large customers): the plain difference of means then carries it, the
+    adjusted estimate corrects for it."""
+    from scipy.stats import chisquare
+
+    arm = outcomes["arm"].astype(str)
+    counts = arm.value_counts()
+    warnings_: list[str] = []
+    ratio = None
+    if shares:
+        names = [a for a in shares if shares[a] > 0]
+        observed = np.array([int(counts.get(a, 0)) for a in names], dtype=float)
+        planned = np.array([shares[a] for a in names], dtype=float)
+        expected = planned / planned.sum() * observed.sum()
+        p_value = float(chisquare(observed, expected).pvalue) if len(names) > 1 else 1.0
+        ratio = {"observed": {a: int(o) for a, o in zip(names, observed, strict=True)},
+                 "expected": {a: float(e) for a, e in zip(names, expected, strict=True)},
+                 "p_value": p_value, "mismatch": p_value < SRM_P_VALUE}
+        if ratio["mismatch"]:
+            warnings_.append(
+                f"sample ratio mismatch: customers per arm {ratio['observed']} against planned "
+                f"shares {dict(shares)} (chi-square p={p_value:.2g}); customers were lost or "
+                "moved selectively, so no estimate of this campaign can be trusted: check the "
+                "assignment export and the send.")
+    rows = []
+    control = outcomes.loc[arm.eq(control_arm)]
+    for name in sorted(set(arm) - {control_arm}):
+        treated = outcomes.loc[arm.eq(name)]
+        for column in covariates:
+            c = control[column].to_numpy(float)
+            t = treated[column].to_numpy(float)
+            pooled = np.sqrt((t.var(ddof=1) + c.var(ddof=1)) / 2) if min(len(t), len(c)) > 1 \
+                else np.nan
+            smd = (t.mean() - c.mean()) / pooled if pooled and pooled > 0 else 0.0
+            rows.append({"arm": name, "covariate": column, "control_mean": _num(c.mean()),
+                         "arm_mean": _num(t.mean()), "smd": _num(smd),
+                         "imbalanced": bool(abs(smd) > IMBALANCE_SMD)})
+    flagged = [r for r in rows if r["imbalanced"]]
+    if flagged:
+        warnings_.append(
+            "pre-campaign imbalance: " + ", ".join(
+                f"{r['covariate']} in {r['arm']} (standardised difference {r['smd']:+.2f})"
+                for r in flagged)
+            + "; the plain difference of means carries this chance imbalance, read the "
+            "adjusted estimate.")
+    return {"sample_ratio": ratio, "pre_period": rows, "warnings": warnings_}

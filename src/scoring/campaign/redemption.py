@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from . import CONTROL_ARM
-from .uplift import CATEGORICAL_FEATURES, uplift_features
+from .uplift import CATEGORICAL_FEATURES, uplift_features, with_derived_features
 
 
 class RedemptionModel(BaseEstimator):
@@ -42,6 +42,7 @@ class RedemptionModel(BaseEstimator):
         self.features = features
 
     def _design(self, X: pd.DataFrame, multiplier: np.ndarray) -> pd.DataFrame:
+        X = with_derived_features(X)  # the same derived columns as the uplift model
         out = {}
         for c in self.feature_names_:
             if c in self.categories_:
@@ -64,6 +65,7 @@ class RedemptionModel(BaseEstimator):
             raise ValueError("RedemptionModel: no treated customer to learn redemption from")
         self.arms_ = sorted(set(arm[treated]))
         self.multipliers_ = {a: float(multipliers[a]) for a in self.arms_}
+        X = with_derived_features(X)
         self.feature_names_ = list(self.features or uplift_features(X))
         self.categories_ = {c: sorted(X[c].dropna().astype(str).unique().tolist())
                             for c in self.feature_names_ if c in CATEGORICAL_FEATURES

@@ -4,6 +4,14 @@ The target is the incremental revenue of each treatment arm vs control in the ca
 (currency per customer), ``tau_a(x) = E[revenue | x, arm a] - E[revenue | x, control]``, learnt
 from a randomised campaign (the outcomes table of :mod:`scoring.campaign`).
 
+Design (``value_column``, default ``"expected_order_value"``): revenue in a 90-day window is
+very noisy (SD ~110 per customer against effects of ~10-25), so by default the learners fit
+the incremental number of ORDERS, ``tau_orders_a(x)``, and the prediction values it at the
+scorer's expected order value (Gamma-Gamma): ``tau_a(x) = tau_orders_a(x) *
+X[value_column]`` (currency). ``value_column=None`` fits revenue directly. On the
+benchmark's fit halves (benchmarks/bench_campaign.py) the orders design had the higher
+cross-fitted Qini on revenue than the revenue and conversion designs.
+
 Learners (causalml, base model ``lightgbm.LGBMRegressor``):
 
 - ``"t"``: :class:`causalml.inference.meta.BaseTRegressor`, one outcome model per arm;
@@ -48,6 +56,14 @@ keeps those present. Only what is known before the campaign: never the window's 
 (``orders``, ``revenue``, ``converted``, ``bonus_cost``, ``net_revenue``), which the outcomes
 table holds under those names."""
 
+DERIVED_FEATURES: tuple[str, ...] = ("order_gaps_since_last",)
+"""Features computed from the scorer's predictions by :func:`with_derived_features`:
+``order_gaps_since_last = days_since_last_order * expected_orders_90d / 90``, the days since
+the last order in units of the expected gap between orders (> 1: overdue, the customers a
+bonus brings back). Computed the same way in :meth:`UpliftModel.fit` and
+:meth:`UpliftModel.predict`. Not among the default :data:`UPLIFT_FEATURES` (it did not raise
+the cross-fitted Qini on the benchmark's fit halves); pass it in ``features`` to use it."""
+
 CATEGORICAL_FEATURES: tuple[str, ...] = ("value_tier", "lifecycle_stage")
 """Label columns, given to LightGBM as pandas categoricals with the categories seen in fit."""
 
@@ -57,6 +73,26 @@ LEARNERS: tuple[str, ...] = ("t", "x", "dr")
 def uplift_features(frame: pd.DataFrame, candidates: Sequence[str] = UPLIFT_FEATURES) -> list[str]:
     """The columns of ``candidates`` present in ``frame``, in the candidates' order."""
     return [c for c in candidates if c in frame.columns]
+
+
+def with_derived_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the :data:`DERIVED_FEATURES` whose inputs it holds (recomputed if
+    present; unchanged when an input is missing), and ``predicted_revenue_90d`` =
+    expected_orders_90d x expected_order_value when absent (the scores table lacks it). The one
+    place they are defined: the model
+    applies it to the rows it fits and to the rows it scores."""
+    out = {}
+    if ("predicted_revenue_90d" not in frame.columns
+            and {"expected_orders_90d", "expected_order_value"} <= set(frame.columns)):
+        # as in the assignments (campaign.PREDICTION_COLUMNS): the scores table lacks it
+        out["predicted_revenue_90d"] = (
+            pd.to_numeric(frame["expected_orders_90d"], errors="coerce").astype(float)
+            * pd.to_numeric(frame["expected_order_value"], errors="coerce").astype(float))
+    if {"days_since_last_order", "expected_orders_90d"} <= set(frame.columns):
+        days = pd.to_numeric(frame["days_since_last_order"], errors="coerce").astype(float)
+        rate = pd.to_numeric(frame["expected_orders_90d"], errors="coerce").astype(float) / 90.0
+        out["order_gaps_since_last"] = (days * rate).replace([np.inf, -np.inf], np.nan)
+    return frame.assign(**out) if out else frame
 
 
 def _arm_array(arm, n: int) -> np.ndarray:
@@ -73,7 +109,7 @@ def _outcome_array(y, n: int) -> np.ndarray:
     if v.ndim != 1 or len(v) != n:
         raise ValueError(f"y must be one-dimensional with {n} rows, got shape {v.shape}")
     if not np.all(np.isfinite(v)):
-        raise ValueError("y (revenue in the window) has missing or infinite values")
+        raise ValueError("y (the window's outcome) has missing or infinite values")
     return v
 
 
@@ -120,7 +156,13 @@ class UpliftModel(BaseEstimator):
     n_estimators, learning_rate, num_leaves, min_child_samples : LightGBM base models.
     random_state : seeds the folds, LightGBM and the DR learner's internal split.
     control_arm : name of the control arm.
-    features : feature columns; None uses :func:`uplift_features` of the training frame.
+    features : feature columns; None uses :func:`uplift_features` of the training frame
+        (after :func:`with_derived_features`).
+    value_column : column of X with the value of one unit of the fitted outcome (currency per
+        order, default ``"expected_order_value"``): ``fit`` then takes ``y`` = orders in the
+        window and :meth:`predict` returns incremental orders x ``X[value_column]``
+        (currency; a missing value is the training median ``value_fill_``). None: ``y`` is
+        the revenue in the window and the learners fit it directly.
 
     Attributes after :meth:`fit`
     ----------------------------
@@ -128,7 +170,8 @@ class UpliftModel(BaseEstimator):
     ``oof_effect_`` (DataFrame (n, arms) out-of-fold predicted incremental revenue, index of
     X), ``arms_`` (list of treatment arm names: the columns of :meth:`predict`),
     ``feature_names_``, ``categories_`` (dict column -> categories), ``propensity_`` (dict arm
-    -> p), ``model_`` (the causalml learner refitted on all rows), ``fit_seconds_``.
+    -> p), ``model_`` (the causalml learner refitted on all rows), ``fit_seconds_``,
+    ``value_fill_`` (currency per order used where ``value_column`` is missing).
     """
 
     def __init__(
@@ -142,6 +185,7 @@ class UpliftModel(BaseEstimator):
         random_state: int = 0,
         control_arm: str = CONTROL_ARM,
         features: Sequence[str] | None = None,
+        value_column: str | None = "expected_order_value",
     ):
         self.learner = learner
         self.n_folds = n_folds
@@ -152,6 +196,7 @@ class UpliftModel(BaseEstimator):
         self.random_state = random_state
         self.control_arm = control_arm
         self.features = features
+        self.value_column = value_column
 
     # --- pieces ---------------------------------------------------------------------------
 
@@ -212,31 +257,63 @@ class UpliftModel(BaseEstimator):
         return np.asarray(te, dtype=float).reshape(len(X), len(self.arms_))
 
     def _oof(self, name: str, X: pd.DataFrame, arm: np.ndarray, y: np.ndarray,
-             folds: list[tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
+             folds: list[tuple[np.ndarray, np.ndarray]], value: np.ndarray) -> pd.DataFrame:
         out = np.full((len(arm), len(self.arms_)), np.nan)
         for train, test in folds:
             model = self._fit_one(name, X.iloc[train], arm[train], y[train])
             out[test] = self._predict_one(model, X.iloc[test])
-        return pd.DataFrame(out, index=X.index, columns=self.arms_)
+        return pd.DataFrame(out * value[:, None], index=X.index, columns=self.arms_)
+
+    def _value(self, X: pd.DataFrame) -> np.ndarray:
+        """(n,) currency per unit of the fitted outcome: ``X[value_column]`` (missing ->
+        ``value_fill_``), or 1 when the outcome is revenue itself."""
+        if self.value_column is None:
+            return np.ones(len(X))
+        if self.value_column not in X.columns:
+            raise ValueError(f"X is missing the value column {self.value_column!r} (currency "
+                             "per order; value_column=None fits revenue directly)")
+        v = pd.to_numeric(X[self.value_column], errors="coerce").astype(float).to_numpy()
+        v = np.where(np.isfinite(v), v, self.value_fill_)
+        if (v < 0).any():
+            raise ValueError(f"{self.value_column!r} has negative values")
+        return v
 
     # --- API ------------------------------------------------------------------------------
 
-    def fit(self, X: pd.DataFrame, arm, y, arm_shares: Mapping[str, float] | None = None):
+    def fit(self, X: pd.DataFrame, arm, y, arm_shares: Mapping[str, float] | None = None,
+            revenue=None):
         """Fit on a randomised campaign.
 
         ``X``: (n, features) DataFrame (the assignments/outcomes table); ``arm``: (n,) arm
-        names (``control_arm`` and at least one treatment arm); ``y``: (n,) revenue in the
-        window (currency, zeros for non-buyers); ``arm_shares``: optional randomisation share
-        per arm name (control included); default: the arm counts of these rows.
+        names (``control_arm`` and at least one treatment arm); ``y``: (n,) the outcome the
+        learners fit: the number of ORDERS in the window when ``value_column`` is set (the
+        default), the REVENUE in the window (currency, zeros for non-buyers) when
+        ``value_column=None``; ``arm_shares``: optional randomisation share per arm name
+        (control included); default: the arm counts of these rows; ``revenue``: (n,) revenue
+        in the window (currency), the outcome the cross-fitted Qini scores the predicted
+        incremental revenue on (learner choice); default: ``y`` when ``value_column`` is
+        None, else ``y * X[value_column]`` (orders valued at the expected order value).
         """
         start = time.perf_counter()
         if self.learner not in (*LEARNERS, "auto"):
             raise ValueError(f"learner must be one of {LEARNERS} or 'auto', got {self.learner!r}")
         if not isinstance(X, pd.DataFrame):
             raise TypeError("X must be a pandas DataFrame with the feature columns")
+        X = with_derived_features(X)
         n = len(X)
         arm = _arm_array(arm, n)
         y = _outcome_array(y, n)
+        if self.value_column is not None:
+            if self.value_column not in X.columns:
+                raise ValueError(f"X is missing the value column {self.value_column!r} "
+                                 "(currency per order; value_column=None fits revenue directly)")
+            v = pd.to_numeric(X[self.value_column], errors="coerce").astype(float)
+            v = v[np.isfinite(v)]
+            self.value_fill_ = float(v.median()) if len(v) else 0.0
+        else:
+            self.value_fill_ = 1.0
+        value = self._value(X)
+        revenue = y * value if revenue is None else _outcome_array(revenue, n)
         names, counts = np.unique(arm, return_counts=True)
         if self.control_arm not in names:
             raise ValueError(f"no row in the control arm {self.control_arm!r}")
@@ -273,8 +350,9 @@ class UpliftModel(BaseEstimator):
             folds = list(cv.split(np.zeros(n), arm))
             oof = {}
             for name in candidates:
-                oof[name] = self._oof(name, design, arm, y, folds)
-                self.cv_qini_[name] = qini_coefficient(oof[name], arm, y, self.control_arm)
+                oof[name] = self._oof(name, design, arm, y, folds, value)
+                self.cv_qini_[name] = qini_coefficient(oof[name], arm, revenue,
+                                                       self.control_arm)
             # ties: the first (simplest) learner of LEARNERS
             self.learner_ = max(candidates, key=lambda c: self.cv_qini_[c])
             self.oof_effect_ = oof[self.learner_]
@@ -285,7 +363,8 @@ class UpliftModel(BaseEstimator):
         return self
 
     def predict(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Predicted incremental revenue per customer vs control (currency).
+        """Predicted incremental revenue per customer vs control (currency; with
+        ``value_column``: incremental orders x ``X[value_column]``).
 
         Returns a DataFrame (n, arms) with the index of ``X`` and one column per treatment
         arm (``arms_``).
@@ -293,13 +372,15 @@ class UpliftModel(BaseEstimator):
         check_is_fitted(self, "model_")
         if not isinstance(X, pd.DataFrame):
             raise TypeError("X must be a pandas DataFrame with the feature columns")
+        X = with_derived_features(X)
         design = self._design(X)
-        return pd.DataFrame(self._predict_one(self.model_, design), index=X.index,
-                            columns=self.arms_)
+        effect = self._predict_one(self.model_, design) * self._value(X)[:, None]
+        return pd.DataFrame(effect, index=X.index, columns=self.arms_)
 
 
 def cross_fitted_effects(model: UpliftModel, X: pd.DataFrame, arm, y,
-                         arm_shares: Mapping[str, float] | None = None) -> pd.DataFrame:
+                         arm_shares: Mapping[str, float] | None = None,
+                         revenue=None) -> pd.DataFrame:
     """Out-of-fold predicted incremental revenue (n, arms) of ``model``'s settings.
 
     Fits a copy of ``model`` (``n_folds >= 2``) and returns its ``oof_effect_``: every row's
@@ -310,16 +391,18 @@ def cross_fitted_effects(model: UpliftModel, X: pd.DataFrame, arm, y,
 
     if model.n_folds < 2:
         raise ValueError("cross_fitted_effects needs n_folds >= 2")
-    fitted = clone(model).fit(X, arm, y, arm_shares=arm_shares)
+    fitted = clone(model).fit(X, arm, y, arm_shares=arm_shares, revenue=revenue)
     return fitted.oof_effect_
 
 
 __all__ = [
     "CATEGORICAL_FEATURES",
+    "DERIVED_FEATURES",
     "LEARNERS",
     "UPLIFT_FEATURES",
     "UpliftModel",
     "cross_fitted_effects",
     "qini_coefficient",
     "uplift_features",
+    "with_derived_features",
 ]
