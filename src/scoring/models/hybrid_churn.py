@@ -124,6 +124,7 @@ class HybridChurnModel(BaseEstimator):
                                      random_state=self.random_state).fit(panel=panel)
         self.label_horizon_days_ = panel.label_horizon_days
         self.origins_ = [str(o.date()) for o in panel.origins]
+        del panel  # the training panel is not needed for the as-of features below
         self.n_training_customers_ = len(sample)
         self.feature_models_ = fit_btyd_feature_models(
             rfm if rfm is not None else rfm_summary(tx, as_of))

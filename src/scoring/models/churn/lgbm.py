@@ -86,6 +86,15 @@ N_ESTIMATORS_FROM_BTYD = 100
 prediction (the trees only correct it)."""
 
 
+def _rows_into(buffer: np.ndarray, columns: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """The rows ``rows`` (int positions) of ``columns`` (float64 arrays) as an F-ordered
+    (n_rows, n_columns) matrix written into the start of ``buffer`` (flat float64)."""
+    matrix = buffer[: len(columns) * len(rows)].reshape(len(columns), len(rows))
+    for j, values in enumerate(columns):
+        np.take(values, rows, out=matrix[j])
+    return matrix.T
+
+
 class _RollingOriginLGBM(BaseEstimator):
     """Shared fitting logic (panel, folds, categories, boosters) and the calibration step."""
 
@@ -163,45 +172,106 @@ class _RollingOriginLGBM(BaseEstimator):
         )
         return params
 
+    def _lgbm_categories(self, features: pd.DataFrame) -> tuple[dict[str, list], list[str]]:
+        """What LightGBM makes of the categorical columns of ``_prepare_x(features)``: their
+        categories in column order (the booster's ``pandas_categorical``) and the unordered
+        ones (its categorical features)."""
+        categories, unordered = {}, []
+        for column in self.feature_names_:
+            dtype = features[column].dtype
+            if column in self.categories_:  # _prepare_x: unordered, the fitted levels
+                categories[column] = list(self.categories_[column])
+                unordered.append(column)
+            elif isinstance(dtype, pd.CategoricalDtype):
+                categories[column] = list(dtype.categories)
+                if not dtype.ordered:
+                    unordered.append(column)
+        return categories, unordered
+
+    def _columns(self, features: pd.DataFrame) -> list[np.ndarray]:
+        """The columns of ``_prepare_x(features)`` as LightGBM turns that DataFrame into
+        numbers: float64 (n_rows,) each, a category as its code (NaN when missing).
+
+        Float64 columns are the frame's own arrays (views, no copy). LightGBM reads every
+        value as a double, so float64 loses nothing for other numeric dtypes.
+        """
+        columns = []
+        for column in self.feature_names_:
+            values = features[column]
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                levels = self.categories_.get(column, values.cat.categories)
+                codes = pd.Categorical(values.astype("object"), categories=levels).codes
+                columns.append(np.where(codes < 0, np.nan, codes))
+            elif values.dtype == np.float64:
+                columns.append(values.to_numpy())
+            else:
+                columns.append(values.to_numpy(dtype=np.float64, na_value=np.nan))
+        return columns
+
+    def _fold_booster(self, columns: list[np.ndarray], y: np.ndarray,
+                      margin: np.ndarray | None, train: np.ndarray, held: np.ndarray,
+                      buffer: np.ndarray, categories: tuple[dict[str, list], list[str]]):
+        """Fit one fold's booster on the rows ``train`` of ``columns`` (int positions; ``y`` and
+        ``margin`` are indexed alike); return it and its raw predictions for the rows ``held``.
+
+        The rows are taken into ``buffer`` (flat float64, reused by every fold) as an
+        F-ordered matrix, so LightGBM gets the values, layout, names and categorical columns
+        pandas' ``to_numpy`` of the DataFrame ``x.loc[train]`` gives it; the booster then
+        records that DataFrame's categories (they are part of its model string and map
+        categories to codes when it predicts on frames).
+        """
+        levels, unordered = categories
+        estimator = self._estimator()
+        fit_kwargs = {} if margin is None else {"init_score": margin[train]}
+        estimator.fit(_rows_into(buffer, columns, train), y[train],
+                      feature_name=list(self.feature_names_), categorical_feature=unordered,
+                      **fit_kwargs)
+        estimator.booster_.pandas_categorical = list(levels.values())
+        held_x = _rows_into(buffer, columns, held)
+        return estimator, estimator.booster_.predict(held_x, raw_score=True)
+
     def _fit_boosters(self, panel: RollingOriginPanel, target: str) -> None:
+        """Cross-fitted boosters on the panel's training rows (see the module docstring).
+
+        Each fold's rows go from the panel's columns straight into one reused float64
+        buffer (:meth:`_fold_booster`): no pandas copies of the training frame.
+        """
         if int(self.n_folds) < 2:
             raise DataError(f"n_folds must be >= 2 for cross-fitting, got {self.n_folds}.")
-        features, labels = panel.training()
-        if features.empty:
+        features, labels = panel.features, panel.labels
+        rows = np.flatnonzero(features.index.get_level_values("origin") < panel.cutoff)
+        if not rows.size or features.columns.empty:
             raise DataError("the rolling-origin panel has no training rows; use a later cutoff.")
+        index = features.index[rows]
         self.feature_names_ = self._feature_columns(panel)
         self.categories_ = {
             c: list(features[c].cat.categories)
             for c in CATEGORICAL_FEATURES
             if c in self.feature_names_ and isinstance(features[c].dtype, pd.CategoricalDtype)
         }
-        x = self._prepare_x(features)
-        y = labels[target].to_numpy(dtype="float64")
+        columns = self._columns(features)
+        y = np.full(len(features), np.nan)
+        y[rows] = labels[target].to_numpy(dtype="float64")
         margin = self._margin(features)
-        customers = features.index.get_level_values("customer_id")
-        unique = np.sort(customers.unique().to_numpy(dtype=object).astype(str))
-        rng = np.random.default_rng(self.random_state)
-        fold_of_customer = rng.permutation(unique.size) % int(self.n_folds)
-        fold = fold_of_customer[
-            np.searchsorted(unique, customers.to_numpy(dtype=object).astype(str))
-        ]
-        oof_raw = np.zeros(len(x))
+        fold = self._folds(index.get_level_values("customer_id"))
+        per_fold = np.bincount(fold, minlength=int(self.n_folds))
+        size = max(fold.size - int(per_fold.min()), int(per_fold.max()))
+        buffer = np.empty(len(columns) * size)
+        categories = self._lgbm_categories(features)
+        oof_raw = np.zeros(len(index))
         self.boosters_ = []
         for k in range(int(self.n_folds)):
-            train, held = fold != k, fold == k
-            estimator = self._estimator()
-            fit_kwargs = {}
-            if margin is not None:
-                fit_kwargs["init_score"] = margin[train]
-            estimator.fit(x.loc[train], y[train], **fit_kwargs)
+            train, held = rows[fold != k], fold == k
+            estimator, oof_raw[held] = self._fold_booster(
+                columns, y, margin, train, rows[held], buffer, categories)
             self.boosters_.append(estimator)
-            oof_raw[held] = estimator.predict(x.loc[held], raw_score=True)
+        del buffer, columns
         if margin is not None:
-            oof_raw = oof_raw + margin
-        self.oof_raw_ = pd.Series(oof_raw, index=features.index, name="oof_raw")
+            oof_raw = oof_raw + margin[rows]
+        self.oof_raw_ = pd.Series(oof_raw, index=index, name="oof_raw")
         self.train_labels_ = labels
         self.train_btyd_ = (
-            features[[c for c in (BTYD_CHURN, BTYD_REVENUE) if c in features]].copy()
+            features[[c for c in (BTYD_CHURN, BTYD_REVENUE) if c in features]].iloc[rows]
             if panel.btyd_columns
             else None
         )
@@ -211,7 +281,17 @@ class _RollingOriginLGBM(BaseEstimator):
         self.season_origins_ = same_season_origins(panel.origins, panel.cutoff)
         if panel.label_horizon_days != int(self.horizon_days):
             self.season_origins_ = []
-        self.n_training_rows_ = len(x)
+        self.n_training_rows_ = len(index)
+
+    def _folds(self, customers: pd.Index) -> np.ndarray:
+        """Fold (0 .. n_folds - 1) of each training row: customers spread over the folds by a
+        seeded permutation of the sorted distinct ids."""
+        unique = np.sort(customers.unique().to_numpy(dtype=object).astype(str))
+        rng = np.random.default_rng(self.random_state)
+        fold_of_customer = rng.permutation(unique.size) % int(self.n_folds)
+        return fold_of_customer[
+            np.searchsorted(unique, customers.to_numpy(dtype=object).astype(str))
+        ]
 
     def _check_fitted(self) -> None:
         check_is_fitted(self, "boosters_", msg=NOT_FITTED_MESSAGE)

@@ -37,25 +37,51 @@ def kahan_sums(values: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.
     """Kahan-compensated sum of each group of consecutive ``values`` (float64), NaN skipped.
 
     ``starts`` / ``sizes``: first position and length of each group (int arrays, (n_groups,)).
-    The operations of pandas' Cython ``group_sum`` kernel, applied to all groups at once for
-    the k-th value of each group (a loop over k, the longest group's length), so every group
-    gets exactly the sum pandas computes by scanning its rows in order.
+    The operations of pandas' Cython ``group_sum`` kernel, so every group gets exactly the sum
+    pandas computes by scanning its rows in order. From the zero state (sum 0, compensation 0)
+    a value ``v`` leaves sum ``v + 0.0`` (``-0.0`` becomes ``0.0``) and compensation 0, a NaN
+    leaves the zero state: the first value of every group is taken directly and only groups
+    with more values run the compensated loop (:func:`_kahan_continue`).
     """
     total = np.zeros(len(starts))
+    nonempty = sizes > 0
+    if nonempty.all():
+        total[:] = values[starts]
+    else:
+        total[nonempty] = values[starts[nonempty]]
+    del nonempty
+    total[np.isnan(total)] = 0.0
+    total += 0.0
+    multi = np.flatnonzero(sizes > 1)
+    if multi.size:
+        total[multi] = _kahan_continue(values, starts[multi], sizes[multi], total[multi])
+    return total
+
+
+def _kahan_continue(values: np.ndarray, starts: np.ndarray, sizes: np.ndarray,
+                    total: np.ndarray) -> np.ndarray:
+    """pandas' compensated sums of groups of at least two ``values``, from their second value.
+
+    ``total``: each group's sum after its first value (float64, (n_groups,), overwritten), the
+    compensation then being 0. A loop over k >= 1 applies the kernel's operations to the k-th
+    value of all groups that have one at once.
+    """
     compensation = np.zeros(len(starts))
-    active = np.flatnonzero(sizes > 0)
-    k = 0
+    active = np.arange(len(starts))
+    k = 1
     while active.size:
         value = values[starts[active] + k]
         present = ~np.isnan(value)
         groups, value = active[present], value[present]
-        y = value - compensation[groups]
-        t = total[groups] + y
+        del present
         with np.errstate(invalid="ignore"):  # inf - inf: NaN, reset below as pandas does
+            y = value - compensation[groups]
+            t = total[groups] + y
             c = t - total[groups] - y
         c[np.isnan(c)] = 0.0  # pandas GH#53606: an infinite value leaves no compensation
         compensation[groups] = c
         total[groups] = t
+        del value, groups, y, t, c
         k += 1
         active = active[sizes[active] > k]
     return total
@@ -70,7 +96,8 @@ def group_sums(values: np.ndarray, starts: np.ndarray, sizes: np.ndarray,
     a value is NaN, else with Kahan compensation (:func:`kahan_sums`).
     """
     if monotonic and not np.isnan(values).any():
-        return np.add.reduceat(values, starts)
+        with np.errstate(invalid="ignore"):  # inf + -inf: NaN, as in pandas
+            return np.add.reduceat(values, starts)
     return kahan_sums(values, starts, sizes)
 
 
@@ -85,24 +112,37 @@ def _runs(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, np.diff(starts, append=n)
 
 
-def _per_order(cell: np.ndarray, order: np.ndarray, age: np.ndarray, quantity: np.ndarray
+def _per_order(customer: np.ndarray, product: np.ndarray, n_products: int, order: np.ndarray,
+               age: np.ndarray, quantity: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One entry per (cell, order): (cell, first line, min age, summed quantity).
 
-    pandas' ``groupby([c, p, o], sort=False).agg(age=min, q=sum)`` over the lines; entries are
-    returned sorted by (cell, first line), i.e. each cell's orders in first-appearance order.
+    pandas' ``groupby([c, p, o], sort=False).agg(age=min, q=sum)`` over the lines, the cell
+    being ``customer * n_products + product``; entries are returned sorted by (cell, first
+    line), i.e. each cell's orders in first-appearance order. Line-length temporaries are
+    freed as soon as they are used (the 1M-customer fit's peak runs through here).
     """
+    cell = customer.astype(np.int64) * int(n_products) + product
     perm = np.lexsort((order, cell))  # stable: a group's lines stay in line order
     cell_sorted = cell[perm]
+    del cell
     starts, sizes = _runs(cell_sorted, order[perm])
+    cell_g = cell_sorted[starts]
+    del cell_sorted
     first = perm[starts]
-    contiguous = bool(np.all(perm[starts + sizes - 1] - first + 1 == sizes))
+    last = starts + sizes
+    last -= 1
+    last = perm[last]
+    last -= first
+    last += 1
+    contiguous = bool(np.array_equal(last, sizes))
+    del last
     age_min = np.minimum.reduceat(age[perm], starts)
     q_sum = group_sums(quantity[perm], starts, sizes, monotonic=contiguous)
-    cell_g = cell_sorted[starts]
-    del perm, cell_sorted, starts, sizes
+    del perm, starts, sizes
     in_cell_order = (cell_g[1:] != cell_g[:-1]) | (first[1:] > first[:-1])
     if not in_cell_order.all():  # orders of a cell interleaved in line order
+        del in_cell_order
         perm = np.lexsort((first, cell_g))
         return cell_g[perm], first[perm], age_min[perm], q_sum[perm]
     return cell_g, first, age_min, q_sum
@@ -113,24 +153,34 @@ def cells(customer: np.ndarray, product: np.ndarray, order: np.ndarray, age: np.
     """Cell statistics (:class:`Cells`) of purchase lines given as codes, one entry per line
     in timestamp order: customer and product codes, order key (int), age in days before the
     cutoff and quantity (float64). The numbers of pandas'
-    ``groupby([c, p, o], sort=False)`` per order then ``groupby([c, p], sort=True)``."""
+    ``groupby([c, p, o], sort=False)`` per order then ``groupby([c, p], sort=True)``.
+
+    A sum of ones (the order count; the decayed count without half-life) is exact in either
+    of pandas' summations, so it is the group size; without half-life the decayed units are
+    the summed units (``1.0 * q == q``).
+    """
     if not len(customer):
         empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0)
         return Cells(empty_i, empty_i, empty_f, empty_f, empty_f, empty_f)
-    cell = customer.astype(np.int64) * int(n_products) + product
-    cell_g, first, age_g, q_g = _per_order(cell, np.asarray(order), age, quantity)
-    del cell
-    decay = (np.ones(len(cell_g)) if half_life_days is None
-             else np.power(0.5, age_g / half_life_days))
+    cell_g, first, age_g, q_g = _per_order(customer, product, n_products, np.asarray(order),
+                                           age, quantity)
     starts, sizes = _runs(cell_g)
     # pandas' ids are monotonic when every cell's orders come before the next cell's
     monotonic = bool(np.all(first[starts[1:] - 1] < first[starts[1:]]))
+    del first
     key = cell_g[starts]
-    return Cells(
-        rows=key // int(n_products),
-        cols=key % int(n_products),
-        orders=group_sums(np.ones(len(cell_g)), starts, sizes, monotonic),
-        decayed=group_sums(decay, starts, sizes, monotonic),
-        decayed_q=group_sums(decay * q_g, starts, sizes, monotonic),
-        age=np.minimum.reduceat(age_g, starts),
-    )
+    del cell_g
+    orders = sizes.astype(np.float64)
+    age_min = np.minimum.reduceat(age_g, starts)
+    if half_life_days is None:
+        decayed = orders.copy()
+    else:
+        decay = np.power(0.5, age_g / half_life_days)
+        decayed = group_sums(decay, starts, sizes, monotonic)
+        q_g *= decay  # the decayed units per order, (the product decay * q)
+        del decay
+    del age_g
+    decayed_q = group_sums(q_g, starts, sizes, monotonic)
+    del q_g, starts, sizes
+    return Cells(rows=key // int(n_products), cols=key % int(n_products), orders=orders,
+                 decayed=decayed, decayed_q=decayed_q, age=age_min)
