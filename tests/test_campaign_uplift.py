@@ -525,3 +525,29 @@ def test_allocation_input_validation():
         allocate_by_value_at_risk(ids, [1.0, 2.0], [1.0, -2.0], 10)
     with pytest.raises(ValueError, match="out of range"):
         true_incremental_profit(pd.DataFrame({"option": [0, 5]}), effect, bonus)
+
+
+# --- redemption model ---------------------------------------------------------------------
+
+
+def test_redemption_model_predicts_the_conversion_of_treated_customers_per_arm(data):
+    from scoring.campaign.redemption import RedemptionModel
+
+    X, arm, _, truth = data
+    converted = np.select([arm == a for a in MULTIPLIER],
+                          [truth[f"conv_{a}"] for a in MULTIPLIER])
+    multipliers = {a: m for a, m in MULTIPLIER.items() if a != "control"}
+    model = RedemptionModel(n_estimators=50).fit(X.iloc[:N_TRAIN], arm[:N_TRAIN],
+                                                 converted[:N_TRAIN], multipliers)
+    test = X.iloc[N_TRAIN:]
+    proba = model.predict(test)
+    assert list(proba.columns) == sorted(multipliers) and proba.index.equals(test.index)
+    assert ((proba >= 0) & (proba <= 1)).all().all()
+    # calibrated on average: close to the treated customers' conversion on unseen rows
+    treated = arm[N_TRAIN:] != "control"
+    observed = converted[N_TRAIN:][treated].mean()
+    assert abs(proba.to_numpy().mean() - observed) < 0.05
+    # per row: the same whatever the batch
+    pd.testing.assert_frame_equal(model.predict(test.iloc[::-1]).sort_index(),
+                                  proba.sort_index())
+    pickle.loads(pickle.dumps(model))

@@ -17,7 +17,12 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from . import CONTROL_ARM
-from .uplift import CATEGORICAL_FEATURES, uplift_features, with_derived_features
+from .uplift import (
+    feature_matrix,
+    fitted_categories,
+    uplift_features,
+    with_derived_features,
+)
 
 
 class RedemptionModel(BaseEstimator):
@@ -42,16 +47,9 @@ class RedemptionModel(BaseEstimator):
         self.features = features
 
     def _design(self, X: pd.DataFrame, multiplier: np.ndarray) -> pd.DataFrame:
-        X = with_derived_features(X)  # the same derived columns as the uplift model
-        out = {}
-        for c in self.feature_names_:
-            if c in self.categories_:
-                labels = X[c].astype(object).astype(str).where(X[c].notna())
-                out[c] = pd.Categorical(labels, categories=self.categories_[c])
-            else:
-                out[c] = pd.to_numeric(X[c]).astype(float).to_numpy()
-        out["bonus_multiplier"] = multiplier
-        return pd.DataFrame(out, index=X.index)
+        """The uplift model's feature matrix plus the arm's ``bonus_multiplier``."""
+        design = feature_matrix(with_derived_features(X), self.feature_names_, self.categories_)
+        return design.assign(bonus_multiplier=multiplier)
 
     def fit(self, X: pd.DataFrame, arm, converted, multipliers: Mapping[str, float]
             ) -> RedemptionModel:
@@ -67,9 +65,7 @@ class RedemptionModel(BaseEstimator):
         self.multipliers_ = {a: float(multipliers[a]) for a in self.arms_}
         X = with_derived_features(X)
         self.feature_names_ = list(self.features or uplift_features(X))
-        self.categories_ = {c: sorted(X[c].dropna().astype(str).unique().tolist())
-                            for c in self.feature_names_ if c in CATEGORICAL_FEATURES
-                            or not pd.api.types.is_numeric_dtype(X[c])}
+        self.categories_ = fitted_categories(X, self.feature_names_)
         rows = X.loc[treated]
         m = np.array([self.multipliers_[a] for a in arm[treated]])
         self.model_ = LGBMClassifier(

@@ -95,6 +95,31 @@ def with_derived_features(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**out) if out else frame
 
 
+def fitted_categories(X: pd.DataFrame, features: Sequence[str]) -> dict[str, list[str]]:
+    """The categories seen in fit of the label columns among ``features`` (those in
+    :data:`CATEGORICAL_FEATURES` or not numeric); other columns enter as floats."""
+    return {c: sorted(X[c].dropna().astype(str).unique().tolist()) for c in features
+            if c in CATEGORICAL_FEATURES or not pd.api.types.is_numeric_dtype(X[c])}
+
+
+def feature_matrix(X: pd.DataFrame, features: Sequence[str],
+                   categories: Mapping[str, list[str]]) -> pd.DataFrame:
+    """(n, features) matrix for LightGBM: numeric columns as float, label columns as
+    categoricals with the ``categories`` fixed in fit (unseen or missing labels -> NaN), so a
+    row's encoding never depends on the batch. Shared by the uplift and redemption models."""
+    missing = [c for c in features if c not in X.columns]
+    if missing:
+        raise ValueError(f"X is missing the feature column(s) {missing}")
+    out = {}
+    for c in features:
+        if c in categories:
+            labels = X[c].astype(object).astype(str).where(X[c].notna())
+            out[c] = pd.Categorical(labels, categories=categories[c])
+        else:
+            out[c] = pd.to_numeric(X[c], errors="raise").astype(float).to_numpy()
+    return pd.DataFrame(out, index=X.index)
+
+
 def _arm_array(arm, n: int) -> np.ndarray:
     a = pd.Series(arm).astype(object).to_numpy()
     if a.ndim != 1 or len(a) != n:
@@ -220,19 +245,8 @@ class UpliftModel(BaseEstimator):
         return cls(learner=self._base_model(), control_name=self.control_arm)
 
     def _design(self, X: pd.DataFrame) -> pd.DataFrame:
-        """The feature matrix: numeric columns as float, labels as fixed categoricals."""
-        missing = [c for c in self.feature_names_ if c not in X.columns]
-        if missing:
-            raise ValueError(f"X is missing the feature column(s) {missing}")
-        out = {}
-        for c in self.feature_names_:
-            if c in self.categories_:
-                present = X[c].notna()
-                labels = X[c].astype(object).astype(str).where(present)  # unseen -> NaN
-                out[c] = pd.Categorical(labels, categories=self.categories_[c])
-            else:
-                out[c] = pd.to_numeric(X[c], errors="raise").astype(float).to_numpy()
-        return pd.DataFrame(out, index=X.index)
+        """The feature matrix (:func:`feature_matrix`)."""
+        return feature_matrix(X, self.feature_names_, self.categories_)
 
     def _fit_one(self, name: str, X: pd.DataFrame, arm: np.ndarray, y: np.ndarray):
         model = self._meta_learner(name)
@@ -333,11 +347,7 @@ class UpliftModel(BaseEstimator):
         if not features:
             raise ValueError("no feature column found in X (see UPLIFT_FEATURES)")
         self.feature_names_ = features
-        self.categories_ = {
-            c: sorted(X[c].dropna().astype(str).unique().tolist())
-            for c in features
-            if c in CATEGORICAL_FEATURES or not pd.api.types.is_numeric_dtype(X[c])
-        }  # other columns (numbers, booleans) enter as floats
+        self.categories_ = fitted_categories(X, features)
         design = self._design(X)
 
         candidates = list(LEARNERS) if self.learner == "auto" else [self.learner]
