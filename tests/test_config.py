@@ -157,7 +157,8 @@ def test_run_command_uses_the_tree(tmp_path, monkeypatch):
 
     seen = {}
 
-    def fake_run_main(shop, out, as_of, config, evaluate, recommender_grid, progress):
+    def fake_run_main(shop, out, as_of, config, evaluate, recommender_grid, progress,
+                      uplift_model=None):
         seen.update(config=config, grid=recommender_grid)
         raise DataError("stop here")
 
