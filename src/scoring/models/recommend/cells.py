@@ -112,34 +112,45 @@ def _runs(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, np.diff(starts, append=n)
 
 
-def _per_order(customer: np.ndarray, product: np.ndarray, n_products: int, order: np.ndarray,
-               age: np.ndarray, quantity: np.ndarray
+def _per_order(lines: dict, n_products: int
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One entry per (cell, order): (cell, first line, min age, summed quantity).
 
-    pandas' ``groupby([c, p, o], sort=False).agg(age=min, q=sum)`` over the lines, the cell
-    being ``customer * n_products + product``; entries are returned sorted by (cell, first
-    line), i.e. each cell's orders in first-appearance order. Line-length temporaries are
-    freed as soon as they are used (the 1M-customer fit's peak runs through here).
+    ``lines``: the line arrays ``customer``, ``product``, ``order``, ``age``, ``quantity``
+    (see :func:`cells`), popped from the dict as soon as they are used, so that a caller
+    handing over its only references frees them here (the 1M-customer fit's peak runs
+    through here). pandas' ``groupby([c, p, o], sort=False).agg(age=min, q=sum)`` over the
+    lines, the cell being ``customer * n_products + product``; entries are returned sorted by
+    (cell, first line), i.e. each cell's orders in first-appearance order.
     """
-    cell = customer.astype(np.int64) * int(n_products) + product
+    customer = lines.pop("customer")
+    cell = customer.astype(np.int64) * int(n_products)
+    del customer
+    cell += lines.pop("product")
+    order = lines.pop("order")
     perm = np.lexsort((order, cell))  # stable: a group's lines stay in line order
     cell_sorted = cell[perm]
     del cell
-    starts, sizes = _runs(cell_sorted, order[perm])
+    order = order[perm]
+    starts, sizes = _runs(cell_sorted, order)
+    del order
     cell_g = cell_sorted[starts]
     del cell_sorted
     first = perm[starts]
-    last = starts + sizes
-    last -= 1
-    last = perm[last]
-    last -= first
-    last += 1
-    contiguous = bool(np.array_equal(last, sizes))
-    del last
-    age_min = np.minimum.reduceat(age[perm], starts)
-    q_sum = group_sums(quantity[perm], starts, sizes, monotonic=contiguous)
-    del perm, starts, sizes
+    contiguous = True  # every group's lines consecutive: last - first + 1 == size
+    for i in range(0, len(starts), 1 << 20):  # in blocks: no line-length temporaries
+        block_starts, block_sizes = starts[i:i + (1 << 20)], sizes[i:i + (1 << 20)]
+        if not np.array_equal(perm[block_starts + block_sizes - 1] - perm[block_starts] + 1,
+                              block_sizes):
+            contiguous = False
+            break
+    values = lines.pop("age")[perm]
+    age_min = np.minimum.reduceat(values, starts)
+    del values  # before the next line-length copy
+    values = lines.pop("quantity")[perm]
+    del perm
+    q_sum = group_sums(values, starts, sizes, monotonic=contiguous)
+    del values, starts, sizes
     in_cell_order = (cell_g[1:] != cell_g[:-1]) | (first[1:] > first[:-1])
     if not in_cell_order.all():  # orders of a cell interleaved in line order
         del in_cell_order
@@ -159,11 +170,19 @@ def cells(customer: np.ndarray, product: np.ndarray, order: np.ndarray, age: np.
     of pandas' summations, so it is the group size; without half-life the decayed units are
     the summed units (``1.0 * q == q``).
     """
-    if not len(customer):
+    return line_cells({"customer": customer, "product": product, "order": np.asarray(order),
+                       "age": age, "quantity": quantity}, n_products, half_life_days)
+
+
+def line_cells(lines: dict, n_products: int, half_life_days: float | None) -> Cells:
+    """:func:`cells` of the line arrays in ``lines`` (keys ``customer``, ``product``,
+    ``order``, ``age``, ``quantity``), which are popped (the dict is left empty): a caller
+    passing its only references has each line array freed once it is no longer needed."""
+    if not len(lines["customer"]):
+        lines.clear()
         empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0)
         return Cells(empty_i, empty_i, empty_f, empty_f, empty_f, empty_f)
-    cell_g, first, age_g, q_g = _per_order(customer, product, n_products, np.asarray(order),
-                                           age, quantity)
+    cell_g, first, age_g, q_g = _per_order(lines, n_products)
     starts, sizes = _runs(cell_g)
     # pandas' ids are monotonic when every cell's orders come before the next cell's
     monotonic = bool(np.all(first[starts[1:] - 1] < first[starts[1:]]))

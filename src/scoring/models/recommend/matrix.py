@@ -17,12 +17,14 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from scoring.data.cleaning import NON_PRODUCT_CODE_PATTERN
 from scoring.data.errors import DataError, examples, require_columns
 
-from .cells import Cells, cells
+from .cells import Cells, line_cells
 
 log = logging.getLogger(__name__)
 
@@ -260,9 +262,9 @@ def build_interaction_matrix(
     cutoff = pd.Timestamp(cutoff).normalize()
     event_weights = dict(DEFAULT_EVENT_WEIGHTS if event_weights is None else event_weights)
 
-    lines = _purchase_lines(transactions, cutoff, catalogue)
-    cells = _line_cells(transactions, lines, half_life_days)
-    customer_ids, product_ids = lines.customer_ids, lines.product_ids
+    cells, customer_ids, product_ids, names, product_age, active = _line_cells(
+        transactions, _purchase_lines(transactions, cutoff, catalogue), half_life_days,
+        discontinued_after_days)
     shape = (len(customer_ids), len(product_ids))
     weights, order_counts, days_since = _cell_matrices(cells, weighting, half_life_days, shape)
     del cells
@@ -278,16 +280,13 @@ def build_interaction_matrix(
             half_life_days,
         )
     weights, length_norm = _transform_weights(weights, weighting, bm25_k1, bm25_b, bm25_length_norm)
-    product_age, active = _product_activity(
-        lines.product, lines.age, len(product_ids), discontinued_after_days
-    )
     return InteractionMatrix(
         user_items=weights,
         order_counts=order_counts,
         days_since_last_purchase=days_since,
         customer_ids=customer_ids,
         product_ids=product_ids,
-        product_names=_last_product_names(transactions, lines),
+        product_names=names,
         product_days_since_last_sale=product_age,
         active_products=active,
         cutoff=cutoff,
@@ -333,6 +332,49 @@ def _codes(values: pd.Series, sort: bool = True) -> tuple[np.ndarray, np.ndarray
     return codes.astype(np.int64, copy=False), np.asarray(labels, dtype=str)
 
 
+def _dictionary_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """Arrow dictionary encoding of an Arrow-backed string column: (int32 codes (n,), -1 when
+    missing, into labels; object array of the distinct strings, unsorted), or None when the
+    column is not Arrow strings. Cheaper than ``pd.factorize`` (no int64 codes, no sort)."""
+    data = getattr(values.array, "_pa_array", None)
+    if not isinstance(data, (pa.Array, pa.ChunkedArray)) or not (
+        pa.types.is_string(data.type) or pa.types.is_large_string(data.type)
+    ):
+        return None
+    encoded = pc.dictionary_encode(data)
+    if isinstance(encoded, pa.Array):
+        encoded = pa.chunked_array([encoded])
+    if encoded.num_chunks == 0:
+        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=object)
+    encoded = encoded.unify_dictionaries()
+    labels = encoded.chunk(0).dictionary.to_numpy(zero_copy_only=False)
+    codes = np.empty(len(encoded), dtype=np.int32)
+    start = 0
+    for chunk in encoded.chunks:
+        codes[start:start + len(chunk)] = pc.fill_null(chunk.indices, -1).to_numpy(
+            zero_copy_only=False)
+        start += len(chunk)
+    del encoded
+    return codes, labels
+
+
+def _codes_at(values: pd.Series, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(values.iloc[positions] as strings, sort=True)`` for rows without missing
+    values: (int64 codes (len(positions),), sorted str labels of the smallest width). Arrow
+    string columns are dictionary-encoded whole (int32) and only the rows in use are ranked."""
+    encoded = _dictionary_codes(values)
+    if encoded is None:
+        return _codes(values.iloc[positions])
+    codes, labels = encoded
+    codes = codes[positions]
+    used = np.flatnonzero(np.bincount(codes, minlength=len(labels)))
+    kept = np.asarray(labels[used].tolist(), dtype=str)
+    order = np.argsort(kept, kind="stable")
+    rank = np.zeros(len(labels), dtype=np.int64)
+    rank[used[order]] = np.arange(len(used), dtype=np.int64)
+    return rank[codes], kept[order]
+
+
 def _used(codes: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Renumber codes (all >= 0) to the labels they use, label order kept: (codes, labels as a
     str array of the smallest width, what ``pd.factorize`` of the used values gives)."""
@@ -347,7 +389,8 @@ def _purchase_positions(transactions: pd.DataFrame, cutoff: pd.Timestamp, catalo
 
     Drops lines without customer or product and lines with a non-product code (logged).
     Returns (positions int64, product code per position, product labels): the codes of
-    ``pd.factorize(product_id as string, sort=True)`` over every row. Raises ``DataError``
+    ``pd.factorize(product_id as string, sort=True)`` over the rows kept before the
+    non-product filter (:func:`_codes_at`). Raises ``DataError``
     when nothing is left and no ``catalogue`` is given.
     """
     keep = (
@@ -356,8 +399,8 @@ def _purchase_positions(transactions: pd.DataFrame, cutoff: pd.Timestamp, catalo
         & transactions["customer_id"].notna()
     )
     positions = np.flatnonzero(keep.to_numpy(dtype=bool))
-    product, labels = _codes(transactions["product_id"])
-    product = product[positions]
+    del keep
+    product, labels = _codes_at(transactions["product_id"], positions)
     upper = pd.Series(labels, dtype="string").str.upper()
     non_product = upper.str.fullmatch(NON_PRODUCT_CODE_PATTERN).fillna(False).to_numpy(bool)
     bad = non_product[product]
@@ -394,8 +437,7 @@ def _purchase_lines(transactions: pd.DataFrame, cutoff: pd.Timestamp, catalogue)
         product = pd.Index(product_ids).get_indexer(labels)[product].astype(np.int64)
         known = product >= 0
         positions, product, age = positions[known], product[known], age[known]
-    customer, customer_labels = _codes(transactions["customer_id"])
-    customer, customer_ids = _used(customer[positions], customer_labels)
+    customer, customer_ids = _codes_at(transactions["customer_id"], positions)
     return _Lines(positions, customer, product, age, customer_ids, product_ids)
 
 
@@ -403,24 +445,43 @@ def _order_keys(transactions: pd.DataFrame, lines: _Lines) -> np.ndarray:
     """Integer order key per line (n_lines,): the factorized ``order_id`` when every line has
     one, else one order per (customer, timestamp). Only equality of keys matters."""
     if "order_id" in transactions:
-        keys = pd.factorize(transactions["order_id"].astype("string"))[0][lines.positions]
+        encoded = _dictionary_codes(transactions["order_id"])
+        if encoded is None:
+            keys = pd.factorize(transactions["order_id"].iloc[lines.positions].astype("string"))[0]
+        else:
+            keys = encoded[0][lines.positions]
+        del encoded
         if (keys >= 0).all():
             return keys
     stamps = pd.factorize(transactions["timestamp"].iloc[lines.positions])[0]
     return stamps.astype(np.int64) * (lines.customer.max(initial=-1) + 1) + lines.customer
 
 
-def _line_cells(transactions: pd.DataFrame, lines: _Lines, half_life_days: float | None
-                ) -> Cells:
-    """Per (customer, product) cell statistics of the lines (:func:`~.cells.cells`): distinct
-    orders, decayed order count and units, days since the last purchase."""
+def _line_cells(transactions: pd.DataFrame, lines: _Lines, half_life_days: float | None,
+                discontinued_after_days: float | None):
+    """Per (customer, product) cell statistics of the lines (:func:`~.cells.line_cells`):
+    distinct orders, decayed order count and units, days since the last purchase.
+
+    Takes over ``lines`` (the caller passes its only reference): the per-product statistics
+    are computed first, then the line arrays are handed to the cell kernel, which frees each
+    once used. Returns (cells, customer ids, product ids, product names, days since each
+    product's last sale, active products).
+    """
+    product_ids = lines.product_ids
+    names = _last_product_names(transactions, lines)
+    product_age, active = _product_activity(lines.product, lines.age, len(product_ids),
+                                            discontinued_after_days)
     quantity = (
         transactions["quantity"].iloc[lines.positions].to_numpy(dtype=np.float64)
         if "quantity" in transactions
         else np.ones(len(lines.positions))
     )
-    return cells(lines.customer, lines.product, _order_keys(transactions, lines), lines.age,
-                 quantity, len(lines.product_ids), half_life_days)
+    arrays = {"order": _order_keys(transactions, lines), "customer": lines.customer,
+              "product": lines.product, "age": lines.age, "quantity": quantity}
+    customer_ids = lines.customer_ids
+    del quantity, lines
+    cells = line_cells(arrays, len(product_ids), half_life_days)
+    return cells, customer_ids, product_ids, names, product_age, active
 
 
 def _cell_values(cells: Cells, weighting: str, half_life_days: float | None) -> np.ndarray:
