@@ -80,7 +80,9 @@ def test_kahan_sums_empty_and_singleton_groups():
 def purchase_lines(draw, max_rows: int = 50):
     """Lines as codes: customer, product, order key, age (days), quantity (NaN possible)."""
     n = draw(st.integers(1, max_rows))
-    ints = lambda hi: np.array(draw(st.lists(st.integers(0, hi), min_size=n, max_size=n)))
+    def ints(hi):
+        return np.array(draw(st.lists(st.integers(0, hi), min_size=n, max_size=n)))
+
     customer, product, order = ints(3), ints(4), ints(6)
     age = np.array(draw(st.lists(st.sampled_from([0.0, 1.0, 7.0, 30.0, 365.0]),
                                  min_size=n, max_size=n)))
