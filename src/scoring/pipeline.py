@@ -384,8 +384,8 @@ def uplift_stage(shop: ShopData, moment, scores: pd.DataFrame, campaign: dict,
     from .offers.summary import campaign_summary
 
     bundle = load_uplift_model(model_uri)
-    pre = period_totals(shop.transactions, scores["customer_id"],
-                        moment.cutoff - pd.Timedelta(days=365), moment.cutoff)
+    (pre,) = period_totals(shop.transactions, scores["customer_id"],
+                           [moment.cutoff - pd.Timedelta(days=365), moment.cutoff])
     scores, uplift = allocate_with_uplift(scores, pre, bundle, config.budget)
     scores["expected_revenue_retained"] = scores["expected_incremental_revenue"]
     is_lead = lead_mask(scores)

@@ -62,4 +62,21 @@ OUTCOME_COLUMNS: tuple[str, ...] = (
 )
 CONTROL_ARM = "control"
 
-__all__ = ["ASSIGNMENT_COLUMNS", "OUTCOME_COLUMNS", "CONTROL_ARM", "PREDICTION_COLUMNS"]
+
+
+def with_predicted_revenue(frame):
+    """``frame`` (a scores / assignments DataFrame) with ``predicted_revenue_90d =
+    expected_orders_90d * expected_order_value`` (currency) when it lacks the column and has
+    both inputs; otherwise ``frame`` itself. The one definition of that column."""
+    import pandas as pd
+
+    if "predicted_revenue_90d" in frame.columns or not {
+            "expected_orders_90d", "expected_order_value"} <= set(frame.columns):
+        return frame
+    orders = pd.to_numeric(frame["expected_orders_90d"], errors="coerce").astype(float)
+    value = pd.to_numeric(frame["expected_order_value"], errors="coerce").astype(float)
+    return frame.assign(predicted_revenue_90d=orders * value)
+
+
+__all__ = ["ASSIGNMENT_COLUMNS", "OUTCOME_COLUMNS", "CONTROL_ARM", "PREDICTION_COLUMNS",
+           "with_predicted_revenue"]

@@ -26,7 +26,7 @@ import pandas as pd
 from scoring.data.errors import DataError
 from scoring.outputs import OutputSet
 
-from . import CONTROL_ARM
+from . import CONTROL_ARM, with_predicted_revenue
 from .measure import ADJUSTMENT_COVARIATES, balance_checks, campaign_report
 from .outcomes import campaign_outcomes
 
@@ -88,11 +88,7 @@ def assignments_from_scores(frame: pd.DataFrame) -> pd.DataFrame:
         out = out.assign(arm=out["ab_group"].astype("string"))
     if "policy_bonus" not in out and "candidate_bonus" in out:
         out = out.assign(policy_bonus=pd.to_numeric(out["candidate_bonus"]).fillna(0.0))
-    if ("predicted_revenue_90d" not in out and "expected_orders_90d" in out
-            and "expected_order_value" in out):
-        out = out.assign(predicted_revenue_90d=pd.to_numeric(out["expected_orders_90d"])
-                         * pd.to_numeric(out["expected_order_value"]))
-    return out
+    return with_predicted_revenue(out)
 
 
 def window(meta: dict, start=None, days: int | None = None) -> tuple[pd.Timestamp, int]:
@@ -106,9 +102,11 @@ def window(meta: dict, start=None, days: int | None = None) -> tuple[pd.Timestam
 
 
 def arm_shares(meta: dict, assignments: pd.DataFrame) -> dict[str, float]:
-    """Randomisation share per arm: ``campaign.json``'s, else the observed arm counts."""
-    if meta.get("arms"):
-        return {a["name"]: float(a["share"]) for a in meta["arms"]}
+    """Randomisation share per arm: the planned shares (:func:`planned_shares`), else the
+    observed arm counts."""
+    planned = planned_shares(meta, assignments)
+    if planned:
+        return planned
     counts = assignments["arm"].astype(str).value_counts(normalize=True)
     return {str(k): float(v) for k, v in counts.items()}
 

@@ -90,9 +90,8 @@ def campaign_outcomes(
                         f"(got days={days!r}, pre_days={pre_days!r}).")
     out, treated, bonus = _checked_assignments(assignments, transactions, control_arm)
     start_ts, end_ts = _window(transactions, start, days)
-    window = period_totals(transactions, out["customer_id"], start_ts, end_ts)
-    pre = period_totals(transactions, out["customer_id"],
-                        start_ts - pd.Timedelta(days=int(pre_days)), start_ts)
+    pre, window = period_totals(transactions, out["customer_id"],
+                                [start_ts - pd.Timedelta(days=int(pre_days)), start_ts, end_ts])
     out["orders"] = window["orders"].to_numpy()
     out["revenue"] = window["revenue"].to_numpy()
     out["converted"] = out["orders"].to_numpy() > 0
@@ -180,25 +179,34 @@ def _window(transactions: pd.DataFrame, start, days: int) -> tuple[pd.Timestamp,
     return start_ts, end_ts
 
 
-def period_totals(transactions: pd.DataFrame, customer_id: pd.Series, start, end
-                  ) -> pd.DataFrame:
-    """Orders (distinct ``order_id`` with a positive line, int) and gross revenue (sum of the
-    positive amounts, currency) of each customer in ``customer_id`` over ``[start, end)``;
-    one row per given id, in its order (0 without a purchase). Also the pre-campaign
-    covariates when scoring with an uplift model (``pre_orders``, ``pre_revenue``)."""
+def period_totals(transactions: pd.DataFrame, customer_id: pd.Series, edges
+                  ) -> list[pd.DataFrame]:
+    """Per period ``[edges[i], edges[i+1])`` (increasing timestamps), one table per period:
+    orders (distinct ``order_id`` with a positive line, int) and gross revenue (sum of the
+    positive amounts, currency) of each customer in ``customer_id``, one row per given id in
+    its order (0 without a purchase). One pass over the transactions for all periods; also the
+    pre-campaign covariates when scoring with an uplift model (``pre_orders``,
+    ``pre_revenue``)."""
     ts = pd.to_datetime(transactions["timestamp"])
     tz = getattr(ts.dt, "tz", None)
-    start, end = _as_timestamp(start, tz), _as_timestamp(end, tz)
+    bounds = pd.DatetimeIndex([_as_timestamp(e, tz) for e in edges])
     ids = pd.Index(customer_id.astype(str))
-    cid = transactions["customer_id"].astype(str)
-    amount = pd.to_numeric(transactions["amount"], errors="coerce")
-    keep = (cid.isin(ids).to_numpy() & (amount > 0).to_numpy()
-            & (ts >= start).to_numpy() & (ts < end).to_numpy())
-    lines = pd.DataFrame({"customer_id": cid.to_numpy()[keep],
-                          "order_id": transactions["order_id"].to_numpy()[keep],
-                          "amount": amount.to_numpy()[keep]})
-    agg = lines.groupby("customer_id", sort=False).agg(
-        orders=("order_id", "nunique"), revenue=("amount", "sum")).reindex(ids)
-    return pd.DataFrame({"orders": agg["orders"].fillna(0).to_numpy().astype(np.int64),
-                         "revenue": agg["revenue"].fillna(0.0).to_numpy().astype(float)},
-                        index=ids)
+    amount = pd.to_numeric(transactions["amount"], errors="coerce").to_numpy(dtype=float)
+    period = bounds.searchsorted(ts, side="right") - 1  # -1 before, len - 1 after
+    keep = (period >= 0) & (period < len(bounds) - 1) & (amount > 0)
+    cid = transactions["customer_id"].to_numpy()[keep].astype(str)
+    keep_id = ids.get_indexer(cid) >= 0
+    lines = pd.DataFrame({"customer_id": cid[keep_id],
+                          "period": period[keep][keep_id],
+                          "order_id": transactions["order_id"].to_numpy()[keep][keep_id],
+                          "amount": amount[keep][keep_id]})
+    agg = lines.groupby(["period", "customer_id"], sort=False).agg(
+        orders=("order_id", "nunique"), revenue=("amount", "sum"))
+    tables = []
+    for i in range(len(bounds) - 1):  # a few periods, not rows
+        part = (agg.xs(i, level="period") if i in agg.index.get_level_values("period")
+                else agg.iloc[:0].droplevel("period")).reindex(ids)
+        tables.append(pd.DataFrame({
+            "orders": part["orders"].fillna(0).to_numpy().astype(np.int64),
+            "revenue": part["revenue"].fillna(0.0).to_numpy().astype(float)}, index=ids))
+    return tables

@@ -71,7 +71,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import poisson
 
-from scoring.campaign import ASSIGNMENT_COLUMNS, CONTROL_ARM, PREDICTION_COLUMNS
+from scoring.campaign import (
+    ASSIGNMENT_COLUMNS,
+    CONTROL_ARM,
+    PREDICTION_COLUMNS,
+    with_predicted_revenue,
+)
 from scoring.data.synthetic import SECONDS_PER_DAY, SyntheticShop, write_shop
 from scoring.offers.arms import stable_unit_hash
 
@@ -464,15 +469,10 @@ def assign_campaign(scores: pd.DataFrame, config: CampaignConfig | None = None,
 
 def _predictions(buyers: pd.DataFrame) -> dict[str, np.ndarray]:
     """The scorer's pre-campaign predictions of ``PREDICTION_COLUMNS`` (NaN when the scores
-    lack one); ``predicted_revenue_90d = expected_orders_90d * expected_order_value``."""
-    def column(name: str) -> np.ndarray:
-        if name not in buyers:
-            return np.full(len(buyers), np.nan)
-        return pd.to_numeric(buyers[name]).astype(np.float64).to_numpy()
-
-    out = {name: column(name) for name in PREDICTION_COLUMNS if name != "predicted_revenue_90d"}
-    out["predicted_revenue_90d"] = out["expected_orders_90d"] * out["expected_order_value"]
-    return out
+    lack one; ``predicted_revenue_90d`` from :func:`scoring.campaign.with_predicted_revenue`)."""
+    buyers = with_predicted_revenue(buyers)
+    return {name: (pd.to_numeric(buyers[name]).astype(np.float64).to_numpy() if name in buyers
+                   else np.full(len(buyers), np.nan)) for name in PREDICTION_COLUMNS}
 
 
 # ---------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
-from . import CONTROL_ARM
+from . import CONTROL_ARM, with_predicted_revenue
 
 UPLIFT_FEATURES: tuple[str, ...] = (
     "churn_probability", "predicted_clv_12m", "value_at_risk", "policy_bonus", "pre_orders",
@@ -77,17 +77,11 @@ def uplift_features(frame: pd.DataFrame, candidates: Sequence[str] = UPLIFT_FEAT
 
 def with_derived_features(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with the :data:`DERIVED_FEATURES` whose inputs it holds (recomputed if
-    present; unchanged when an input is missing), and ``predicted_revenue_90d`` =
-    expected_orders_90d x expected_order_value when absent (the scores table lacks it). The one
-    place they are defined: the model
-    applies it to the rows it fits and to the rows it scores."""
+    present; unchanged when an input is missing) and ``predicted_revenue_90d`` when absent
+    (:func:`scoring.campaign.with_predicted_revenue`; the scores table lacks it). The one place
+    the derived features are defined: the models apply it to the rows they fit and score."""
+    frame = with_predicted_revenue(frame)  # the scores table lacks it
     out = {}
-    if ("predicted_revenue_90d" not in frame.columns
-            and {"expected_orders_90d", "expected_order_value"} <= set(frame.columns)):
-        # as in the assignments (campaign.PREDICTION_COLUMNS): the scores table lacks it
-        out["predicted_revenue_90d"] = (
-            pd.to_numeric(frame["expected_orders_90d"], errors="coerce").astype(float)
-            * pd.to_numeric(frame["expected_order_value"], errors="coerce").astype(float))
     if {"days_since_last_order", "expected_orders_90d"} <= set(frame.columns):
         days = pd.to_numeric(frame["days_since_last_order"], errors="coerce").astype(float)
         rate = pd.to_numeric(frame["expected_orders_90d"], errors="coerce").astype(float) / 90.0
