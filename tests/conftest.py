@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
+# one LightGBM thread per pytest-xdist worker (the models use every core by default, n_jobs=-1
+# -> OpenMP's default): two workers on two cores would otherwise run four spinning threads.
+# Set before any test module imports lightgbm; subprocesses (CLI tests) inherit it.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import numpy as np
 import pandas as pd
 import pytest

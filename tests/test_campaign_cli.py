@@ -5,6 +5,7 @@ run --uplift-model (bonuses by predicted incremental profit) -> campaign plan; c
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -80,6 +81,9 @@ def test_uplift_model_is_registered_and_tracked(loop):
     client = mlflow.tracking.MlflowClient()
     version = client.get_model_version_by_alias("uplift-model", "current")
     assert version.tags["arms"] == "bonus_100,bonus_50"
+    requirements = mlflow.pyfunc.get_model_dependencies(f"models:/uplift-model/{version.version}")
+    pinned = Path(requirements).read_text().split()
+    assert any(line.startswith("causalml==") for line in pinned), pinned
     predictions = pd.read_parquet(loop / "uplift" / "uplift.parquet")
     assert {"predicted_incremental_revenue_bonus_50", "predicted_incremental_revenue_bonus_100",
             "best_arm"} <= set(predictions.columns)

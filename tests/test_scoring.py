@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -235,6 +236,11 @@ def test_pyfunc_model_scores_order_lines_with_event_rows(fitted, synthetic_shop,
     with mlflow.start_run():
         info = log_scorer(scorer, {}, "synthetic", register=False)
     model = mlflow.pyfunc.load_model(info["model_uri"])
+    # the serving environment gets what unpickling the scorer imports, pinned
+    requirements = mlflow.pyfunc.get_model_dependencies(info["model_uri"])
+    pinned = Path(requirements).read_text().split()
+    for package in ("lightgbm", "implicit", "pandas", "scoring"):
+        assert any(line.startswith(f"{package}==") for line in pinned), (package, pinned)
     columns = ["customer_id", "order_id", "timestamp", "amount", "quantity", "country",
                "product_id"]
     events = synthetic_shop.events[["customer_id", "timestamp", "event_type", "product_id"]]

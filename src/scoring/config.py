@@ -165,7 +165,7 @@ class EvaluationConfig:
     max_origins: int = 26
     min_history_days: int = 90
     min_origins: int = 3
-    n_jobs: int = 1
+    n_jobs: int = -1
     plots: bool = True
     churn_params: dict = field(default_factory=dict)
     revenue_params: dict = field(default_factory=dict)

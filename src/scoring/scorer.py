@@ -59,7 +59,7 @@ def _hybrid_churn(config: ScoringConfig) -> HybridChurnModel:
     return HybridChurnModel(horizon_days=config.churn_horizon_days,
                             max_origins=config.lgbm_max_origins,
                             max_training_customers=config.lgbm_training_customers,
-                            random_state=config.random_state)
+                            random_state=config.random_state, n_jobs=config.n_jobs)
 
 
 CHURN_MODELS: dict = {"lgbm_hybrid": _hybrid_churn, "btyd": None}
@@ -101,6 +101,7 @@ class ScoringConfig:
     lgbm_max_origins: int = 13
     lgbm_training_customers: int = 100_000
     random_state: int = 0
+    n_jobs: int = -1
     clv_months: int = 12
     monthly_discount_rate: float = 0.01
     n_recommendations: int = 5

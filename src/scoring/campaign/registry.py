@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.data.errors import DataError
+from scoring.registry import pinned_requirements
 
 from .allocate import allocate_by_uplift
 from .redemption import RedemptionModel
@@ -35,6 +36,9 @@ from .uplift import UpliftModel
 
 MODEL_NAME = "uplift-model"
 MODEL_CODE = Path(__file__).with_name("serving_uplift.py")
+UPLIFT_REQUIREMENTS = ("scoring", "mlflow", "numpy", "scipy", "pandas", "pyarrow",
+                       "scikit-learn", "lightgbm", "causalml")
+"""What unpickling and running the bundle imports (causalml learners on LightGBM)."""
 
 
 @dataclass
@@ -111,6 +115,7 @@ def log_uplift_model(bundle: UpliftBundle, example: pd.DataFrame, register: bool
         info = mlflow.pyfunc.log_model(
             name="uplift_model", python_model=str(MODEL_CODE), artifacts={"uplift": str(path)},
             signature=signature, input_example=example,
+            pip_requirements=pinned_requirements(UPLIFT_REQUIREMENTS),
             registered_model_name=MODEL_NAME if register else None)
     result = {"model_uri": info.model_uri, "version": None}
     if register:

@@ -89,6 +89,7 @@ class HybridChurnModel(BaseEstimator):
     max_origins : rolling origins (28 days apart) to train on.
     max_training_customers : customers in the training panel (a seeded sample above it).
     random_state : seed of the sample and of LightGBM.
+    n_jobs : LightGBM threads (-1: all cores; the fitted model is the same for any count).
 
     Fitted attributes: ``model_`` (LGBMChurnModel), ``label_horizon_days_``,
     ``feature_models_`` (BG/NBD and Gamma-Gamma behind the ``btyd_*`` features, fitted on
@@ -97,11 +98,13 @@ class HybridChurnModel(BaseEstimator):
     """
 
     def __init__(self, horizon_days: int = 90, max_origins: int = 13,
-                 max_training_customers: int = 100_000, random_state: int = 0):
+                 max_training_customers: int = 100_000, random_state: int = 0,
+                 n_jobs: int = -1):
         self.horizon_days = horizon_days
         self.max_origins = max_origins
         self.max_training_customers = max_training_customers
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     def fit(self, transactions: pd.DataFrame, as_of, events: pd.DataFrame | None = None,
             rfm: pd.DataFrame | None = None) -> HybridChurnModel:
@@ -121,7 +124,8 @@ class HybridChurnModel(BaseEstimator):
         release_memory()  # the panel's temporaries, before LightGBM copies the features
         self.model_ = LGBMChurnModel(horizon_days=self.horizon_days, calibration="btyd_level",
                                      use_btyd=True, origins=self.max_origins,
-                                     random_state=self.random_state).fit(panel=panel)
+                                     random_state=self.random_state,
+                                     n_jobs=self.n_jobs).fit(panel=panel)
         self.label_horizon_days_ = panel.label_horizon_days
         self.origins_ = [str(o.date()) for o in panel.origins]
         del panel  # the training panel is not needed for the as-of features below

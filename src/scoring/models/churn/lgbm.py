@@ -95,6 +95,23 @@ def _rows_into(buffer: np.ndarray, columns: list[np.ndarray], rows: np.ndarray) 
     return matrix.T
 
 
+def lightgbm_threads(n_jobs: int) -> int:
+    """LightGBM's ``num_threads`` for scikit-learn's ``n_jobs``: a positive count as is;
+    -1 (or any negative) is 0, LightGBM's "OpenMP default": every core, or
+    ``OMP_NUM_THREADS`` when it is set (``make test`` sets 1 per pytest worker, so two
+    workers do not fight over two cores).
+
+    With ``force_col_wise`` and ``deterministic`` (``_params``) each feature's histogram is
+    summed by one thread in row order, so the boosters and predictions are identical for any
+    thread count (tested); only the ``num_threads`` line of the model string differs, and 0
+    keeps that line the same on every machine.
+    """
+    n_jobs = int(n_jobs)
+    if n_jobs == 0:
+        raise DataError("n_jobs must be a positive number of threads or -1 (all cores), not 0.")
+    return n_jobs if n_jobs > 0 else 0
+
+
 class _RollingOriginLGBM(BaseEstimator):
     """Shared fitting logic (panel, folds, categories, boosters) and the calibration step."""
 
@@ -165,7 +182,7 @@ class _RollingOriginLGBM(BaseEstimator):
         params.update(
             n_estimators=int(n_estimators),
             random_state=int(self.random_state),
-            n_jobs=int(self.n_jobs),
+            n_jobs=lightgbm_threads(self.n_jobs),
             verbose=-1,
             deterministic=True,
             force_col_wise=True,
@@ -393,7 +410,8 @@ class LGBMChurnModel(_RollingOriginLGBM):
         ``"season_or_latest"`` (that, else on the latest origin). The default leaves the
         churn level alone: the same-season origin has at most a year of history, where BG/NBD
         is often degenerate, so its churn bias says little about the cutoff's.
-    random_state, n_jobs : seed and LightGBM threads.
+    random_state, n_jobs : seed and LightGBM threads (-1: all cores, see
+        ``lightgbm_threads``; the boosters are the same for any number of threads).
     lgbm_params : dict passed to ``lightgbm.LGBMClassifier`` (overrides
         ``DEFAULT_CHURN_PARAMS``). Extra keywords are merged into it (deprecated).
 
@@ -420,7 +438,7 @@ class LGBMChurnModel(_RollingOriginLGBM):
         calibration_origins: str = "latest",
         level_reference: str | None = None,
         random_state: int = 0,
-        n_jobs: int = 1,
+        n_jobs: int = -1,
         lgbm_params: dict | None = None,
     ):
         self.horizon_days = horizon_days
@@ -522,7 +540,7 @@ class LGBMRevenueModel(_RollingOriginLGBM):
         calibration_origins: str = "latest",
         level_reference: str | None = "season_or_latest",
         random_state: int = 0,
-        n_jobs: int = 1,
+        n_jobs: int = -1,
         lgbm_params: dict | None = None,
     ):
         self.horizon_days = horizon_days
