@@ -537,3 +537,28 @@ def _check_logged_runs(mlflow, evaluation, tmp_path):
 
     with pytest.raises(RuntimeError, match="active MLflow run"):
         log_recommender_runs(evaluation)
+
+
+def test_validation_grid_is_fitted_on_a_customer_sample_in_large_shops(transactions):
+    """``max_tuning_customers``: the grid sees a seeded sample of customers; the holdout
+    refit and its metrics still cover every customer."""
+    from scoring.models.hybrid_churn import stable_sample
+
+    config = {"models": ["popularity", "buy_again"], "validation_days": 60,
+              "validation_folds": 1, "num_threads": 1,
+              "grids": {"popularity": [{"model": "popularity", "params": {"window_days": 90}}],
+                        "buy_again": [{"model": "buy_again",
+                                       "params": {"half_life_days": None}}]}}
+    everyone = evaluate_recommenders(transactions, CUTOFF, 60, config=config)
+    n = transactions["customer_id"].nunique()
+    sampled = evaluate_recommenders(transactions, CUTOFF, 60,
+                                    config={**config, "max_tuning_customers": n // 3})
+    validated = pd.DataFrame(sampled.validation)["val_n_customers"].max()
+    sample = stable_sample(transactions["customer_id"], n // 3)
+    start = pd.Timestamp(CUTOFF) - pd.Timedelta(days=60)
+    window = transactions.loc[(transactions["timestamp"] >= start)
+                              & (transactions["timestamp"] < pd.Timestamp(CUTOFF))]
+    assert 0 < validated <= window["customer_id"].isin(sample).sum()
+    assert validated < pd.DataFrame(everyone.validation)["val_n_customers"].max()
+    assert sampled.matrix_shape == everyone.matrix_shape  # the holdout: every customer
+    assert sampled.metrics == everyone.metrics

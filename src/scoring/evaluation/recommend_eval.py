@@ -27,7 +27,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +72,11 @@ def default_config() -> dict:
     at the cutoff (None = ``holdout_days``), or explicit ``validation_windows`` as
     ``[(offset_days, horizon_days), ...]`` (fit before cutoff - offset, test on the next
     horizon days; horizon <= offset). ``max_validation_customers``: sample of validation
-    customers (seeded). ``hybrid.components``: models blended per protocol ("collaborative"
+    customers (seeded). ``max_tuning_customers``: the validation grid is fitted on the
+    purchases (and events) of at most this many customers (a seeded sample,
+    ``hybrid_churn.stable_sample``, as the churn panel samples); the chosen settings are then
+    refitted on every customer for the holdout. Shops with fewer customers, Online Retail II
+    among them, tune on everyone. ``hybrid.components``: models blended per protocol ("collaborative"
     = the best of ``collaborative_candidates``); ``hybrid.weight_step``: grid step of the
     weights (all weight vectors on the simplex).
     """
@@ -99,6 +103,7 @@ def default_config() -> dict:
         "event_weights": None,
         "num_threads": 2,
         "max_validation_customers": 20_000,
+        "max_tuning_customers": 100_000,
         "grids": {
             "popularity": _grid("popularity", [{"window_days": w} for w in (14, 30, 90)]),
             "buy_again": _grid(
@@ -515,15 +520,16 @@ def evaluate_recommenders(
     windows = _validation_windows(cfg, holdout_days)
     ctx = _Context(transactions, events, cfg, models, k, seed, _matrix_defaults(cfg))
     timings: dict = {}
-    # 2. validation windows and their matrices
-    tuning = _start_tuning(ctx, cutoff, windows)
+    # 2. validation windows and their matrices (on a sample of customers in large shops)
+    tune_ctx = _tuning_context(ctx)
+    tuning = _start_tuning(tune_ctx, cutoff, windows)
     # 3. validation grid per model
-    _tune_models(ctx, tuning, timings)
+    _tune_models(tune_ctx, tuning, timings)
     # 4. hybrid weights
     if "hybrid" in models:
         t0 = time.perf_counter()
         for protocol in PROTOCOLS:
-            _tune_hybrid(ctx, tuning, protocol)
+            _tune_hybrid(tune_ctx, tuning, protocol)
         timings["validation_hybrid"] = round(time.perf_counter() - t0, 2)
     tuning.grids.clear()  # frees the component score stacks before the holdout refit
     shipped = _shipped_models(models, tuning.best_val)
@@ -619,6 +625,25 @@ def _matrix_defaults(cfg: Mapping) -> dict:
         "discontinued_after_days": cfg["discontinued_after_days"],
         "event_weights": cfg["event_weights"],
     }
+
+
+def _tuning_context(ctx: _Context) -> _Context:
+    """``ctx`` with the purchases and events of at most ``max_tuning_customers`` customers (a
+    seeded sample of the ids, ``hybrid_churn.stable_sample``); ``ctx`` itself when the shop
+    has no more customers than that."""
+    from scoring.models.hybrid_churn import stable_sample
+
+    limit = ctx.cfg.get("max_tuning_customers")
+    customers = ctx.transactions["customer_id"]
+    if limit is None or customers.nunique() <= int(limit):
+        return ctx
+    sample = stable_sample(customers, int(limit), ctx.seed)
+    log.info("recommender validation grid on %d sampled customers", len(sample))
+    events = ctx.events
+    if events is not None:
+        events = events.loc[events["customer_id"].isin(sample)]
+    return replace(ctx, transactions=ctx.transactions.loc[customers.isin(sample)],
+                   events=events)
 
 
 def _start_tuning(
