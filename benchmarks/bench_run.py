@@ -9,10 +9,14 @@ seconds, peak resident memory of the process, CPU seconds):
 (a) ``python -m scoring run --dataset DATASET --out TMP`` with
     ``MLFLOW_TRACKING_URI=sqlite:///TMP/mlflow.db`` (a fresh MLflow store, artifacts beside it);
 (b) ``python benchmarks/reference_pipeline.py --out TMP`` (pandas + lifetimes + LightGBM +
-    implicit, one split, no tuning, no evaluation).
+    implicit, one split, no tuning, no evaluation);
+(c) the same run with ``--shipped-only`` (the evaluation measures only the configured scorer:
+    no candidates, baselines or recommender grid) and (d) with ``--skip-evaluation`` (one fit
+    and the scoring, like the reference).
 
 The best wall time of each over the repeats gives the ratio run / reference; the goal of the
-issue "One honest pipeline" is a ratio of at most 2. The machine's load average before and after
+issue "One honest pipeline" is a ratio of at most 2 for (a); (c) and (d) show what the
+comparison of candidates and the evaluation itself cost. The machine's load average before and after
 every process is recorded (wall times depend on what else runs: CPU seconds are reported too).
 Writes benchmarks/results/run.json.
 """
@@ -76,13 +80,18 @@ def timed(name: str, cmd: list[str], env: dict[str, str], tmp: Path) -> dict:
     return result
 
 
-def run_scoring(dataset: str) -> dict:
+VARIANTS = {"run": [], "run_shipped_only": ["--shipped-only"],
+            "run_skip_evaluation": ["--skip-evaluation"]}
+"""``scoring run`` flags of each measured variant."""
+
+
+def run_scoring(dataset: str, variant: str = "run") -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="bench-run-"))
     try:
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}"}
         cmd = [sys.executable, "-m", "scoring", "run", "--dataset", dataset,
-               "--out", str(tmp / "out")]  # fmt: skip
-        return timed("scoring run", cmd, env, tmp)
+               "--out", str(tmp / "out"), *VARIANTS[variant]]  # fmt: skip
+        return timed(f"scoring {variant}", cmd, env, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -138,22 +147,27 @@ def main() -> None:
         parser.error("--repeat must be at least 1")
     result: dict = {"dataset": args.dataset, "repeat": args.repeat,
                     "load_average_before": load_average()}  # fmt: skip
-    runs: dict[str, list[dict]] = {"run": [], "reference": []}
+    runs: dict[str, list[dict]] = {"reference": [], **{v: [] for v in VARIANTS}}
     for _ in range(args.repeat):
         runs["reference"].append(run_reference())
-        runs["run"].append(run_scoring(args.dataset))
+        for variant in VARIANTS:
+            runs[variant].append(run_scoring(args.dataset, variant))
     result["load_average_after"] = load_average()
-    result["run"] = best(runs["run"])
-    result["reference"] = best(runs["reference"])
+    for name, measured in runs.items():
+        result[name] = best(measured)
     ratio = result["run"]["wall_seconds"] / result["reference"]["wall_seconds"]
     result["ratio_run_to_reference"] = round(ratio, 2)
+    for variant in VARIANTS:
+        result[f"ratio_{variant}_to_reference"] = round(
+            result[variant]["wall_seconds"] / result["reference"]["wall_seconds"], 2)
     result["cpu_ratio_run_to_reference"] = round(
         result["run"]["cpu_seconds"] / result["reference"]["cpu_seconds"], 2
     )
     result["goal_ratio_at_most_2"] = bool(ratio <= GOAL_RATIO)
     result["commands"] = {
-        "run": f"python -m scoring run --dataset {args.dataset} --out TMP "
-        "(MLFLOW_TRACKING_URI=sqlite:///TMP/mlflow.db)",
+        **{variant: f"python -m scoring run --dataset {args.dataset} --out TMP "
+           + " ".join(flags) + " (MLFLOW_TRACKING_URI=sqlite:///TMP/mlflow.db)"
+           for variant, flags in VARIANTS.items()},
         "reference": "python benchmarks/reference_pipeline.py --out TMP",
     }
     result["git"] = git_state()

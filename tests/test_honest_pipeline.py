@@ -120,3 +120,40 @@ def test_recency_and_tenure_have_one_definition(cdnow, as_of):
             segments[column].to_numpy(dtype="int64"))
     last_day = segments["last_order_at"].dt.normalize() == as_of.normalize()
     assert (segments.loc[last_day, "days_since_last_order"] == 0).all()
+
+
+def test_shipped_only_evaluates_the_configured_scorer_and_its_recommendations(store, capsys):
+    """``--shipped-only`` (``evaluation.candidates: false``): no candidate, baseline or grid;
+    the configured scorer is evaluated, its own recommendations included, and the shipped
+    prediction is still the scorer's."""
+    from scoring.cli import main
+    from scoring.evaluation.recommend_eval import fitted_recommender_metrics
+    from scoring.evaluation.scorer_eval import history_before
+
+    shop = load_dataset("synthetic", n_customers=1200, seed=5)
+    config = ScoringConfig(recommender_spec={"model": "popularity",
+                                             "params": {"window_days": 30}})
+    evaluation = pipeline.run_evaluate(shop, store / "evaluation", config=config,
+                                       candidates=False)
+    metrics = evaluation.metrics
+    assert metrics["candidates"] is False
+    assert "recommenders" not in metrics and "churn" not in metrics
+    assert evaluation.selection == ModelSelection.configured(config)
+    assert evaluation.selection.recommender_spec == config.recommender_spec
+    assert set(evaluation.predictions.columns) == {
+        "customer_id", "churn_probability", "predicted_revenue", "churned", "revenue_holdout"}
+    # the scorer's own recommendations, measured like any recommender's holdout
+    cutoff = pd.Timestamp(metrics["scorer"]["cutoff"])
+    recommender = evaluation.scorer.scorer.recommender_
+    again = fitted_recommender_metrics(recommender, shop.transactions, cutoff, 90,
+                                       events=history_before(shop, cutoff).events)
+    assert metrics["scorer"]["recommendations"] == again
+    headline = metrics["headline"]
+    assert headline["ndcg_at_10_repurchase"] == again["repurchase"]["ndcg"]
+    assert headline["churn_roc_auc"] == metrics["scorer"]["churn"]["roc_auc"]
+    written = json.loads((store / "evaluation" / "metrics.json").read_text())
+    assert written["selection"]["reasons"]["churn"].startswith("configured")
+    # the flag reaches the config tree
+    capsys.readouterr()
+    assert main(["config", "show", "--shipped-only"]) == 0
+    assert "candidates: false" in capsys.readouterr().out

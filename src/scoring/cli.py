@@ -87,6 +87,14 @@ READING_OPTIONS = ("encoding", "sheet", "header_row", "delimiter", "date_format"
                    "timezone", "max_bad_share", "cancellation_prefix")
 
 
+def add_shipped_only(command: argparse.ArgumentParser) -> None:
+    """``--shipped-only`` of run / evaluate (``evaluation.candidates: false``)."""
+    command.add_argument("--shipped-only", action="store_const", const=True, default=None,
+                         help="evaluate only the scorer built from the configured parts "
+                              "(evaluation.candidates: false): no candidates, baselines or "
+                              "recommender grid; its own recommendations are measured")
+
+
 def config_overrides(args: argparse.Namespace) -> dict:
     """The flags given on the command line as overrides of the config tree (same nested
     shape as the YAML); flags not given are absent, so the YAML's values stand."""
@@ -115,6 +123,8 @@ def config_overrides(args: argparse.Namespace) -> dict:
             evaluation[key] = given(flag)
     if given("cutoff") is not None:
         evaluation["cutoff"] = str(parse_cli_date(given("cutoff"), "--cutoff").date())
+    if given("shipped_only"):
+        evaluation["candidates"] = False
     sections = {"input": inputs, "scoring": scoring, "evaluation": evaluation}
     return {name: values for name, values in sections.items() if values}
 
@@ -288,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "incremental revenue minus bonus cost per bonus unit, within "
                           "--budget; writes expected_incremental_revenue. Without it the "
                           "response assumption of the offer policy is used")
+    add_shipped_only(run)
     run.set_defaults(func=cmd_run)
 
     evaluate = commands.add_parser(
@@ -311,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
                           default=CommandDefault("full"),
                           help="recommender validation grid: full (default) or quick")
     evaluate.add_argument("--out", metavar="DIR", help="output folder")
+    add_shipped_only(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
     data = commands.add_parser("data", help="data checks and the synthetic shop",
@@ -407,6 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
     flags.add_argument("--seed", type=int, default=None, help="random seed (evaluation.seed)")
     flags.add_argument("--recommender-grid", choices=("quick", "full"), default=None,
                        help="recommender validation grid (evaluation.recommender_grid)")
+    flags.add_argument("--shipped-only", action="store_const", const=True, default=None,
+                       help="evaluate only the configured scorer (evaluation.candidates)")
     show.set_defaults(func=cmd_config_show)
     return parser
 

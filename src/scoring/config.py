@@ -144,6 +144,12 @@ class EvaluationConfig:
         seed: random seed of the models and samples (and of the synthetic shop). ``--seed``.
         recommender_grid: recommender validation grid, ``quick`` or ``full``; None: the
             command's default (``run``: quick, ``evaluate``: full). ``--recommender-grid``.
+        candidates: compare every churn/revenue candidate and baseline and run the
+            recommender grid beside the shipped scorer, which is built from what they choose
+            (default). False (``--shipped-only``): evaluate only the scorer built from the
+            configured parts (``scoring.transaction_model``, ``churn_model``,
+            ``recommender_spec``), its recommendations included: the fast loop for a data
+            scientist who has chosen and iterates on the rest.
         paretonbd, n_folds, step_days, max_origins, min_history_days, min_origins, n_jobs,
             plots, churn_params, revenue_params, max_training_customers (the rolling-origin
             training panel holds a seeded sample of this many customers, like the scorer's
@@ -159,6 +165,7 @@ class EvaluationConfig:
     cutoff: str | None = None
     seed: int = 0
     recommender_grid: str | None = None
+    candidates: bool = True
     paretonbd: bool = True
     n_folds: int = 5
     step_days: int = 28

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from ._memory import release_memory
 from .data import ShopData, data_hash
 from .data.cleaning import QUARANTINE_RULES
 from .data.errors import DataError
@@ -523,10 +524,12 @@ class EvaluationResult:
 
 def shipped_metrics(metrics: dict) -> dict[str, float]:
     """The headline holdout metrics (parent run, champion rule, summary.json): the shipped
-    scorer's churn and revenue metrics at its horizon, and the shipped recommenders'."""
-    from .evaluation.scorer_eval import headline
+    scorer's churn and revenue metrics at its horizon, and the shipped recommenders' (from
+    the grid's holdout refit, or the scorer's own when no grid ran: ``--shipped-only``)."""
+    from .evaluation.scorer_eval import headline, recommendation_headline
 
     out = headline(metrics["scorer"])
+    out.update(recommendation_headline(metrics["scorer"]))
     for protocol, model in metrics.get("recommenders", {}).get("shipped", {}).items():
         values = metrics["recommenders"]["metrics"][model][protocol]
         out[f"ndcg_at_10_{protocol}"] = float(values["ndcg"])
@@ -564,7 +567,8 @@ def run_evaluate(shop: ShopData, out: str | Path | None = None, cutoff=None,
                  recommenders: bool = True, recommender_grid: str = "full",
                  progress=None, *, into: OutputSet | OutputFolder | None = None,
                  config: ScoringConfig | None = None, tracker=None,
-                 from_scratch_lgbm: bool | None = None) -> EvaluationResult:
+                 from_scratch_lgbm: bool | None = None,
+                 candidates: bool | None = None) -> EvaluationResult:
     """Out-of-time evaluation (fit before the cutoff, measure after), tracked in MLflow: a
     parent run per call, a child run per model. Every candidate and baseline, the
     recommenders, and the scorer built from what was chosen before the cutoff
@@ -575,13 +579,18 @@ def run_evaluate(shop: ShopData, out: str | Path | None = None, cutoff=None,
     ``recommend_eval.GRID_PRESETS`` ("full" or "quick"). The parent run's input is the shop
     as a dataset (context "evaluation"). ``tracker``: default MLflow; ``NullTracker()`` logs
     nothing (``run_id`` "none"). ``from_scratch_lgbm``: fit the research comparison ``lgbm``
-    (default: ``evaluation.from_scratch_lgbm`` of the config; ``run`` passes False)."""
+    (default: ``evaluation.from_scratch_lgbm`` of the config; ``run`` passes False).
+    ``candidates``: False evaluates only the scorer built from ``config``'s parts, its
+    recommendations included (default: ``evaluation.candidates`` of the config;
+    ``--shipped-only``)."""
     from . import tracking
+    from .config import active as active_config
     from .data import require_customers
     from .scorer import ScoringConfig
 
     tracker = tracking.current_tracker(tracker)
-
+    if candidates is None:
+        candidates = active_config().evaluation.candidates
     cutoff, horizon = evaluation_window(shop, cutoff, holdout_days, config)
     config = replace(config or ScoringConfig(), churn_horizon_days=horizon)
     require_customers(shop, 50, "out-of-time evaluation")
@@ -604,9 +613,12 @@ def run_evaluate(shop: ShopData, out: str | Path | None = None, cutoff=None,
 
             log_config(scoring=config, tracker=tracker, evaluation={
                 "horizon_days": horizon, "seed": seed, "cutoff": str(cutoff.date()),
-                "recommender_grid": recommender_grid})
-            result = _evaluate_models(shop, cutoff, horizon, seed, config, recommenders,
-                                      recommender_grid, bar, tracker, from_scratch_lgbm)
+                "recommender_grid": recommender_grid, "candidates": candidates})
+            if candidates:
+                result = _evaluate_models(shop, cutoff, horizon, seed, config, recommenders,
+                                          recommender_grid, bar, tracker, from_scratch_lgbm)
+            else:
+                result = _evaluate_shipped(shop, cutoff, config, recommenders, bar, tracker)
             bar.next()
             result.outputs = _write_evaluation(files, result)
             tracker.log_metrics(result.metrics["headline"])
@@ -671,6 +683,7 @@ def _evaluate_models(shop: ShopData, cutoff, horizon: int, seed: int, config: Sc
             recs.shipped_spec("repurchase"),
             f"{recs.shipped['repurchase']}: best NDCG@{recs.k} on the validation windows")
     bar.next()
+    release_memory()  # what the candidates and the grid freed, before the scorer's fit
     scorer = evaluate_scorer(shop, cutoff, selection.apply(config))
     log_scorer_run(scorer, tracker=tracker)
     metrics["scorer"] = scorer.metrics
@@ -687,6 +700,26 @@ def _evaluate_models(shop: ShopData, cutoff, horizon: int, seed: int, config: Sc
                             recommendations=recs.recommendations if recs else None,
                             churn_revenue=churn, recommenders=recs, outputs={}, run_id="",
                             selection=selection, scorer=scorer)
+
+
+def _evaluate_shipped(shop: ShopData, cutoff, config: ScoringConfig, recommenders: bool,
+                      bar: _Steps, tracker=None) -> EvaluationResult:
+    """Only the scorer built from ``config``'s parts (``ModelSelection.configured``), its own
+    recommendations measured at k = 10 (``recommenders``); no candidates, baselines or grid."""
+    from .evaluation.scorer_eval import evaluate_scorer, log_scorer_run
+
+    bar.next()
+    bar.next()
+    selection = ModelSelection.configured(config)
+    k = 10 if recommenders and shop.has_products else None
+    scorer = evaluate_scorer(shop, cutoff, selection.apply(config), recommendations_k=k)
+    log_scorer_run(scorer, tracker=tracker)
+    metrics = {"scorer": scorer.metrics, "selection": selection.to_dict(),
+               "candidates": False}
+    metrics["headline"] = shipped_metrics(metrics)
+    return EvaluationResult(metrics=metrics, predictions=scorer.predictions,
+                            recommendations=None, churn_revenue=None, recommenders=None,
+                            outputs={}, run_id="", selection=selection, scorer=scorer)
 
 
 def _evaluate_recommenders(shop: ShopData, cutoff, horizon: int, seed: int, grid: str,
@@ -719,7 +752,8 @@ def _write_evaluation(files, result: EvaluationResult) -> dict[str, Path]:
                                                          "recommendations.parquet")
     plots = files.path("plots")
     plots.mkdir(exist_ok=True)
-    for name, figure in result.churn_revenue.figures.items():
+    figures = result.churn_revenue.figures if result.churn_revenue is not None else {}
+    for name, figure in figures.items():
         figure.savefig(plots / f"{name}.png", dpi=110, bbox_inches="tight")
     outputs["plots"] = files.final("plots")
     return outputs

@@ -43,6 +43,18 @@ class ModelSelection:
             changes["recommender_spec"] = dict(self.recommender_spec)
         return replace(config, **changes)
 
+    @classmethod
+    def configured(cls, config: ScoringConfig) -> ModelSelection:
+        """The parts ``config`` names, chosen by no comparison (``evaluation.candidates``
+        off: ``scoring run --shipped-only``)."""
+        reason = ("configured (evaluation.candidates is off: no candidate compared; "
+                  "scoring evaluate compares them)")
+        return cls(transaction_model=config.transaction_model,
+                   churn_model=config.churn_model,
+                   recommender_spec=dict(config.recommender_spec),
+                   reasons={part: reason for part in ("transaction_model", "churn",
+                                                      "recommender")})
+
     def with_recommender(self, spec: dict | None, reason: str) -> ModelSelection:
         return replace(self, recommender_spec=spec,
                        reasons={**self.reasons, "recommender": reason})

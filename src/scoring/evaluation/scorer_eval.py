@@ -60,10 +60,13 @@ def history_before(shop: ShopData, cutoff) -> ShopData:
                    as_of=moment.as_of)
 
 
-def evaluate_scorer(shop: ShopData, cutoff, config) -> ScorerEvaluation:
+def evaluate_scorer(shop: ShopData, cutoff, config,
+                    recommendations_k: int | None = None) -> ScorerEvaluation:
     """Fit the scorer before ``cutoff`` and measure it on the next ``config.churn_horizon_days``
     days (module docstring). ``cutoff``: the cutoff day (the first day of the measured window;
-    date-like or ``ScoringMoment``); ``config``: a ``ScoringConfig``."""
+    date-like or ``ScoringMoment``); ``config``: a ``ScoringConfig``. ``recommendations_k``:
+    also measure the scorer's own recommender at k (``metrics["recommendations"]``: {protocol:
+    ranking metrics}, ``recommend_eval.fitted_recommender_metrics``) when it has one."""
     from ..scorer import CustomerScorer
 
     moment = ScoringMoment.from_cutoff(cutoff)
@@ -95,6 +98,13 @@ def evaluate_scorer(shop: ShopData, cutoff, config) -> ScorerEvaluation:
         "churn_model": config.churn_model,
         "transaction_model": config.transaction_model,
     }
+    if recommendations_k is not None and scorer.recommender_ is not None:
+        from .recommend_eval import fitted_recommender_metrics
+
+        metrics["recommendations"] = fitted_recommender_metrics(
+            scorer.recommender_, shop.transactions, cutoff, horizon, k=recommendations_k,
+            events=history.events)
+        metrics["recommendations_k"] = int(recommendations_k)
     return ScorerEvaluation(predictions=predictions, metrics=metrics, scorer=scorer)
 
 
@@ -107,6 +117,15 @@ def headline(metrics: dict) -> dict[str, float]:
            "revenue_decile_mape": revenue["decile_mape"]}
     return {k: float(v) if v is not None and np.isfinite(v) else float("nan")
             for k, v in out.items()}
+
+
+def recommendation_headline(metrics: dict) -> dict[str, float]:
+    """``ndcg_at_<k>_<protocol>`` and ``coverage_at_<k>_<protocol>`` of the scorer's own
+    recommendations (``evaluate_scorer(..., recommendations_k=k)``; {} when not measured)."""
+    k = metrics.get("recommendations_k")
+    return {f"{name}_at_{k}_{protocol}": float(values[name])
+            for protocol, values in metrics.get("recommendations", {}).items()
+            for name in ("ndcg", "coverage")}
 
 
 def log_scorer_run(evaluation: ScorerEvaluation, tracker=None) -> str:
@@ -129,5 +148,6 @@ def log_scorer_run(evaluation: ScorerEvaluation, tracker=None) -> str:
                   for prefix in ("churn", "revenue")
                   for name, value in metrics[prefix].items()
                   if value is not None and np.isfinite(value)}
+        values.update(recommendation_headline(metrics))
         tracker.log_metrics(values)
         return run.info.run_id
