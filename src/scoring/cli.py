@@ -87,8 +87,9 @@ READING_OPTIONS = ("encoding", "sheet", "header_row", "delimiter", "date_format"
                    "timezone", "max_bad_share", "cancellation_prefix")
 
 
-def add_shipped_only(command: argparse.ArgumentParser) -> None:
-    """``--shipped-only`` of run / evaluate (``evaluation.candidates: false``)."""
+def add_shipped_only(command) -> None:
+    """``--shipped-only`` of run / evaluate / config show (``evaluation.candidates: false``);
+    ``command``: a parser or an argument group."""
     command.add_argument("--shipped-only", action="store_const", const=True, default=None,
                          help="evaluate only the scorer built from the configured parts "
                               "(evaluation.candidates: false): no candidates, baselines or "
@@ -419,8 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     flags.add_argument("--seed", type=int, default=None, help="random seed (evaluation.seed)")
     flags.add_argument("--recommender-grid", choices=("quick", "full"), default=None,
                        help="recommender validation grid (evaluation.recommender_grid)")
-    flags.add_argument("--shipped-only", action="store_const", const=True, default=None,
-                       help="evaluate only the configured scorer (evaluation.candidates)")
+    add_shipped_only(flags)
     show.set_defaults(func=cmd_config_show)
     return parser
 

@@ -98,12 +98,12 @@ def _rows_into(buffer: np.ndarray, columns: list[np.ndarray], rows: np.ndarray) 
 def lightgbm_threads(n_jobs: int) -> int:
     """LightGBM's ``num_threads`` for scikit-learn's ``n_jobs``: a positive count as is;
     -1 (or any negative) is 0, LightGBM's "OpenMP default": every core, or
-    ``OMP_NUM_THREADS`` when it is set (``make test`` sets 1 per pytest worker, so two
-    workers do not fight over two cores).
+    ``OMP_NUM_THREADS`` when it is set (``tests/conftest.py`` sets 1 per pytest-xdist worker,
+    so two workers do not fight over two cores).
 
-    With ``force_col_wise`` and ``deterministic`` (``_params``) each feature's histogram is
-    summed by one thread in row order, so the boosters and predictions are identical for any
-    thread count (tested); only the ``num_threads`` line of the model string differs, and 0
+    With ``force_col_wise`` and ``deterministic`` (``_params``) the boosters and predictions
+    fitted with one and with two threads are identical (``tests/test_lgbm_threads.py``, on a
+    sample of Online Retail II); only the ``num_threads`` line of the model string differs, and 0
     keeps that line the same on every machine.
     """
     n_jobs = int(n_jobs)
