@@ -389,3 +389,15 @@ def test_a_sep_line_and_semicolons_with_decimal_commas(tmp_path):
     path.write_text("sep=;\n" + frame.to_csv(index=False, sep=";"))
     shop = load_files(path, now=NOW)
     assert shop.transactions["unit_price"].tolist() == lines()["Price"].tolist()
+
+
+def test_require_unique_ids_names_the_table_the_count_and_the_repeats():
+    import pandas as pd
+
+    from scoring.data.errors import require_unique_ids
+
+    require_unique_ids(pd.Series(["a", "b"], dtype="string"), "scores", "fix it.")
+    with pytest.raises(DataError, match=r"scores, column 'customer_id': 1 missing id"):
+        require_unique_ids(pd.Series(["a", None], dtype="string"), "scores", "fix it.")
+    with pytest.raises(DataError, match=r"2 id\(s\) appear more than once \(5 rows\).*'a'.*fix"):
+        require_unique_ids(pd.Series(["a", "a", "b", "b", "b", "c"]), "scores", "fix it.")

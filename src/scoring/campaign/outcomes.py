@@ -26,7 +26,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from scoring.data.errors import DataError, examples, require_columns
+from scoring.data.errors import DataError, examples, require_columns, require_unique_ids
 
 from . import CONTROL_ARM
 
@@ -114,18 +114,10 @@ def _checked_assignments(assignments: pd.DataFrame, transactions: pd.DataFrame,
     require_columns(transactions, _TX_COLUMNS, "transactions",
                     "pass the project's canonical transactions table.")
     out = assignments.reset_index(drop=True).copy()
-    if out["customer_id"].isna().any():
-        bad = int(out["customer_id"].isna().sum())
-        raise DataError(f"assignments, column 'customer_id': {bad} missing id(s); every "
-                        "assigned customer needs an id. Drop or fix those rows.")
+    require_unique_ids(out["customer_id"], "assignments",
+                       "a customer is assigned to exactly one arm: keep one row per customer "
+                       "(re-run the assignment).")
     out["customer_id"] = out["customer_id"].astype(str)
-    dup_mask = out["customer_id"].duplicated(keep=False)
-    if dup_mask.any():
-        dups = out.loc[dup_mask, "customer_id"]
-        raise DataError(
-            f"assignments, column 'customer_id': {dups.nunique()} id(s) appear more than once "
-            f"({int(dup_mask.sum())} rows), e.g. {examples(dups)}. A customer is assigned to "
-            "exactly one arm; keep one row per customer (re-run the assignment).")
     out["arm"] = _checked_arms(out, control_arm)
     treated = out["arm"].ne(control_arm).to_numpy()
     bonus = pd.to_numeric(out["bonus_amount"], errors="coerce")

@@ -43,3 +43,18 @@ def require_columns(frame, columns: Iterable[str], table: str, fix: str) -> None
         found = list(map(str, frame.columns))
         shown = found[:20] + (["..."] if len(found) > 20 else [])
         raise DataError(f"{table}: missing column(s) {missing} (found {shown}); {fix}")
+
+
+def require_unique_ids(ids, table: str, fix: str, column: str = "customer_id") -> None:
+    """Raise DataError when ``ids`` (a Series) has missing values or repeats: names the table
+    and column, the count, a few of the repeated ids, and ``fix`` (why one row per id and how
+    to get there)."""
+    missing = int(ids.isna().sum())
+    if missing:
+        raise DataError(f"{table}, column {column!r}: {missing} missing id(s); every row needs "
+                        f"an id. Drop or fix those rows; {fix}")
+    repeated = ids.duplicated(keep=False)
+    if repeated.any():
+        raise DataError(
+            f"{table}, column {column!r}: {int(ids[repeated].nunique())} id(s) appear more "
+            f"than once ({int(repeated.sum())} rows), e.g. {examples(ids[repeated])}; {fix}")

@@ -13,7 +13,7 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
-from scoring.data.errors import DataError, examples, require_columns
+from scoring.data.errors import DataError, examples, require_columns, require_unique_ids
 from scoring.segments import LIFECYCLE_STAGES
 
 from .playbook import DEFAULT_PLAYBOOK, OfferRule, edit_rules, offer_catalogue, validate_playbook
@@ -254,21 +254,11 @@ def validate_scores(scores: pd.DataFrame, required: Sequence[str] = REQUIRED_COL
 
 
 def _check_ids(ids: pd.Series) -> None:
-    if ids.isna().any():
-        raise DataError(
-            f"column 'customer_id': {int(ids.isna().sum())} missing value(s); drop those rows "
-            "or fill the ids."
-        )
+    require_unique_ids(ids, "scores", "scores need exactly one row per customer.")
     if not pd.api.types.is_string_dtype(ids):
         raise DataError(
             f"column 'customer_id' must hold strings like '12346', got dtype {ids.dtype} "
             f"(e.g. {examples(ids.head(5))}); convert with .astype(str) (ints, never floats)."
-        )
-    duplicated = ids.duplicated(keep=False)
-    if duplicated.any():
-        raise DataError(
-            f"column 'customer_id': {int(ids[duplicated].nunique())} id(s) appear more than once "
-            f"(e.g. {examples(ids[duplicated])}); scores need exactly one row per customer."
         )
 
 
