@@ -143,8 +143,44 @@ def test_amount_only_input(tmp_path):
         }
     )
     shop = load_files(write(frame, tmp_path / "x.csv"))
-    assert shop.transactions["amount"].tolist() == [10.0, 20.0, 5.0]
+    # the lines come out in time order (cleaning.in_time_order)
+    assert shop.transactions["amount"].tolist() == [10.0, 5.0, 20.0]
     assert shop.transactions["order_id"].nunique() == 3
+
+
+def test_lines_and_events_come_out_in_time_order_and_history_is_a_slice(tmp_path):
+    """The loaders sort order lines and events stably by time (same-moment lines keep their
+    file order), so the history before a moment is a slice (``rows_before``), equal to the
+    boolean mask's rows; an unsorted frame built by hand still gets the mask's rows."""
+    import numpy as np
+
+    from scoring.data.schema import rows_before
+
+    frame = pd.DataFrame({
+        "customer": ["a", "b", "a", "c", "b", "c"],
+        "invoice": ["1", "2", "3", "4", "5", "6"],
+        "date": ["2020-03-01", "2020-01-05", "2020-01-05", "2020-02-01", "2020-01-01",
+                 "2020-01-05"],
+        "revenue": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]})
+    events = pd.DataFrame({"customer_id": ["a", "b", "a"],
+                           "timestamp": ["2020-02-02", "2020-01-02", "2020-01-03"],
+                           "event_type": ["email_open", "email_open", "email_click"]})
+    shop = load_files(write(frame, tmp_path / "x.csv"),
+                      events=write(events, tmp_path / "events.csv"))
+    tx = shop.transactions
+    assert tx["order_id"].tolist() == ["5", "2", "3", "6", "4", "1"]  # stable on ties
+    assert tx.index.equals(pd.RangeIndex(len(tx)))
+    assert shop.events["timestamp"].is_monotonic_increasing
+    assert shop.reports["transactions"]["rows_used"] == 6
+    for end in ["2019-12-31", "2020-01-05", "2020-01-05 00:00:01", "2020-02-01", "2021-01-01"]:
+        expected = tx.loc[tx["timestamp"] < pd.Timestamp(end)]
+        before = rows_before(tx, end)
+        pd.testing.assert_frame_equal(before, expected)
+        if 0 < len(before) < len(tx):
+            assert np.shares_memory(before["amount"].to_numpy(), tx["amount"].to_numpy())
+        shuffled = tx.iloc[::-1]
+        pd.testing.assert_frame_equal(rows_before(shuffled, end),
+                                      shuffled.loc[shuffled["timestamp"] < pd.Timestamp(end)])
 
 
 def test_customer_id_float_to_string():

@@ -562,3 +562,31 @@ def test_validation_grid_is_fitted_on_a_customer_sample_in_large_shops(transacti
     assert validated < pd.DataFrame(everyone.validation)["val_n_customers"].max()
     assert sampled.matrix_shape == everyone.matrix_shape  # the holdout: every customer
     assert sampled.metrics == everyone.metrics
+
+
+def test_holdout_metrics_cover_a_seeded_sample_in_large_shops(transactions):
+    """``max_holdout_customers``: the models are fitted on everyone; the holdout metrics and
+    recommendations cover a seeded sample of the test customers, the same in both protocols
+    and from run to run, and the scorer's own recommender is measured on it alike."""
+    config = {"models": ["popularity", "buy_again"], "validation_days": 60,
+              "validation_folds": 1, "num_threads": 1,
+              "grids": {"popularity": [{"model": "popularity", "params": {"window_days": 90}}],
+                        "buy_again": [{"model": "buy_again",
+                                       "params": {"half_life_days": None}}]}}
+    everyone = evaluate_recommenders(transactions, CUTOFF, 60, config=config)
+    n_test = everyone.metrics["buy_again"]["repurchase"]["n_customers"]
+    limit = n_test // 2
+    sampled, again = (evaluate_recommenders(transactions, CUTOFF, 60,
+                                            config={**config, "max_holdout_customers": limit})
+                      for _ in range(2))
+    assert sampled.metrics["buy_again"]["repurchase"]["n_customers"] == limit
+    assert sampled.metrics["buy_again"]["new_items"]["n_customers"] <= limit
+    assert sampled.metrics == again.metrics
+    pd.testing.assert_frame_equal(sampled.recommendations, again.recommendations)
+    shown = sampled.recommendations["customer_id"].astype(str)
+    everyone_ids = set(everyone.recommendations["customer_id"].astype(str))
+    assert shown.nunique() == limit and set(shown) <= everyone_ids
+    assert sampled.matrix_shape == everyone.matrix_shape
+    # the sample's NDCG is an estimate of everyone's, not another quantity
+    assert abs(sampled.metrics["buy_again"]["repurchase"]["ndcg"]
+               - everyone.metrics["buy_again"]["repurchase"]["ndcg"]) < 0.15

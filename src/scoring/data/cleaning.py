@@ -218,6 +218,23 @@ def _split(
     return pd.DataFrame(kept, copy=False), quarantine
 
 
+def in_time_order(frame: pd.DataFrame, column: str = "timestamp") -> pd.DataFrame:
+    """The rows of ``frame`` (fresh RangeIndex, no missing ``column``) stably sorted by
+    ``column``: rows at the same moment keep their file order. The frame itself when it is
+    already in order (exports usually are); otherwise its columns are taken one at a time
+    and dropped from ``frame``, so one column is held twice, not the table.
+
+    Why: the history before a moment is then a slice of the table, not a copy
+    (``schema.rows_before``): the evaluation's scorer fit on the 1M-customer shop copied
+    23M order lines."""
+    values = frame[column]
+    if values.is_monotonic_increasing:
+        return frame
+    order = np.argsort(values.to_numpy(), kind="stable")
+    taken = {name: frame.pop(name).array.take(order) for name in list(frame.columns)}
+    return pd.DataFrame(taken, copy=False)
+
+
 def _filter_rows(values: pd.Series, keep: np.ndarray):
     """``values.array[keep]`` (``keep``: bool array of shape ``(len(values),)``). Arrow-backed
     strings are filtered chunk by chunk (a take over a chunked column would first
@@ -317,7 +334,7 @@ def clean_transactions(
                 if p.raw_text is not None}
     transactions, quarantine = _split(frame, codes, QUARANTINE_RULES, raw_text, part,
                                       part_names)
-    return transactions, quarantine, report
+    return in_time_order(transactions), quarantine, report
 
 
 MONEY_COLUMNS: tuple[str, ...] = ("quantity", "unit_price", "amount")
@@ -612,4 +629,4 @@ def clean_events(
     report.update(_parse_report({"timestamp": timestamp}, codes, EVENT_QUARANTINE_RULES, source))
     raw_text = {"raw_timestamp": timestamp.raw_text} if timestamp.raw_text is not None else {}
     events, quarantine = _split(frame, codes, EVENT_QUARANTINE_RULES, raw_text)
-    return events, quarantine, report
+    return in_time_order(events), quarantine, report
