@@ -182,6 +182,25 @@ def test_scoring_in_chunks_of_customers_gives_the_same_table(fitted, synthetic_s
     pd.testing.assert_frame_equal(in_chunks, scores)
 
 
+def test_scoring_without_recommendations_changes_only_the_lists(fitted, synthetic_shop):
+    """``with_recommendations=False`` (the out-of-time evaluation) gives every other column
+    exactly, chunked or not, and empty recommendation lists."""
+    scorer, _, _ = fitted
+    full = scorer.score_customers_in_chunks(synthetic_shop.transactions, synthetic_shop.as_of,
+                                            synthetic_shop.events)
+    for per_chunk in (300, 10**6):
+        bare = scorer.score_customers_in_chunks(
+            synthetic_shop.transactions, synthetic_shop.as_of, synthetic_shop.events,
+            per_chunk, with_recommendations=False)
+        lists = ["recommended_product_ids", "recommended_product_names"]
+        assert list(bare.columns) == list(full.columns)
+        pd.testing.assert_frame_equal(  # chunks come in chunk order, not by customer
+            bare.drop(columns=lists).sort_values("customer_id", ignore_index=True),
+            full.drop(columns=lists).sort_values("customer_id", ignore_index=True))
+        assert bare[lists].map(len).eq(0).all().all()
+        assert full["recommended_product_ids"].map(len).gt(0).any()
+
+
 def test_churn_comes_from_the_shipped_model(fitted, synthetic_shop):
     """churn_model="lgbm_hybrid" (default) scores churn with LightGBM, "btyd" with the
     transaction model's closed form; p_alive always comes from the transaction model."""

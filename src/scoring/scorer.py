@@ -219,13 +219,16 @@ class CustomerScorer:
 
     def score_customers(self, transactions: pd.DataFrame, as_of,
                         events: pd.DataFrame | None = None,
-                        customers: pd.DataFrame | None = None) -> pd.DataFrame:
+                        customers: pd.DataFrame | None = None,
+                        with_recommendations: bool = True) -> pd.DataFrame:
         """Per-customer model outputs for customers with an order up to ``as_of``.
 
         ``as_of``: the as-of day (last day of data; date-like or ``ScoringMoment``): rows
         before its cutoff (the next day) count. Needs no population statistics: any partition
-        of the customers gives the same rows. Returns PER_CUSTOMER_COLUMNS, one row per
-        customer, sorted by customer_id.
+        of the customers gives the same rows. ``with_recommendations=False`` leaves the
+        recommendation lists empty (the out-of-time evaluation measures the churn and revenue
+        columns here and the recommender on its own holdout sample). Returns
+        PER_CUSTOMER_COLUMNS, one row per customer, sorted by customer_id.
         """
         cfg = self.config
         moment = ScoringMoment.of(as_of)
@@ -259,9 +262,12 @@ class CustomerScorer:
                 out.index)
         # the customers' histories in this input (a later as-of sees later purchases); the
         # product side (catalogue, factors, similarities, weights) stays as fitted
-        recommender = None if self.recommender_ is None else self.recommender_.with_history(
-            tx, moment.cutoff, events=events)
-        ids, names = self._recommendations(out.index, recommender)
+        if with_recommendations:
+            recommender = None if self.recommender_ is None else (
+                self.recommender_.with_history(tx, moment.cutoff, events=events))
+            ids, names = self._recommendations(out.index, recommender)
+        else:
+            ids = names = [[] for _ in range(len(out))]
         out["recommended_product_ids"] = ids
         out["recommended_product_names"] = names
         out.index.name = "customer_id"
@@ -360,13 +366,14 @@ class CustomerScorer:
 
     def score_customers_in_chunks(self, transactions: pd.DataFrame, as_of,
                                   events: pd.DataFrame | None = None,
-                                  customers_per_chunk: int = CUSTOMERS_PER_CHUNK
-                                  ) -> pd.DataFrame:
+                                  customers_per_chunk: int = CUSTOMERS_PER_CHUNK,
+                                  with_recommendations: bool = True) -> pd.DataFrame:
         """``score_customers`` over chunks of ``customers_per_chunk`` customers (the pandas
         engine's memory bound); the same rows as one call. ``as_of``: the as-of day (date-like
-        or ``ScoringMoment``)."""
+        or ``ScoringMoment``); ``with_recommendations``: see ``score_customers``."""
         moment = ScoringMoment.of(as_of)
-        parts = [self.score_customers(tx, moment, chunk_events)
+        parts = [self.score_customers(tx, moment, chunk_events,
+                                      with_recommendations=with_recommendations)
                  for tx, chunk_events in customer_chunks(transactions, events,
                                                          customers_per_chunk)]
         return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
