@@ -24,7 +24,8 @@ from scoring.models.recommend import (
     explain_recommendations,
 )
 from scoring.models.recommend.hybrid import HybridRecommender
-from scoring.models.recommend.spec import fit_recommender
+from scoring.models.recommend.matrix import cached_matrix
+from scoring.models.recommend.spec import fit_recommender, model_from_spec
 
 CUTOFF = pd.Timestamp("2011-03-01")
 
@@ -358,6 +359,41 @@ def test_fit_recommender_from_spec(transactions, matrix, customers):
     assert model.components_["als"].user_factors_.shape == (matrix.n_customers, 8)
     recs = model.recommend(customers[:10], n=5)
     assert len(recs) == 50
+
+
+def test_hybrid_reuses_components_fitted_alone(transactions, matrix, customers):
+    """``fit_recommender(..., _fitted=...)``: a hybrid takes the components already fitted
+    with the same spec (the evaluation's holdout fits ALS once) and recommends what fitting
+    them again gives; a model fitted otherwise is refused, not blended."""
+    from scoring.models.recommend.spec import spec_key
+
+    als = {"model": "als", "params": {"factors": 8, "iterations": 3, "random_state": 0,
+                                      "num_threads": 1},
+           "matrix": {"half_life_days": 90}}
+    knn = {"model": "item_knn", "params": {"weighting": "bm25", "K": 20}}
+    spec = {"model": "hybrid", "weights": {"als": 0.5, "knn": 0.5},
+            "components": {"als": als, "knn": knn}}
+    cache: dict = {}
+    alone = {spec_key(s): fit_recommender(s, transactions, CUTOFF, _cache=cache)
+             for s in (als, knn)}
+    shared = fit_recommender(spec, transactions, CUTOFF, _cache=cache, _fitted=alone)
+    assert shared.components_["als"] is alone[spec_key(als)]
+    assert shared.components_["knn"] is alone[spec_key(knn)]
+    fresh = fit_recommender(spec, transactions, CUTOFF)
+    assert fresh.components_["als"] is not alone[spec_key(als)]
+    pd.testing.assert_frame_equal(shared.recommend(customers[:50], n=10),
+                                  fresh.recommend(customers[:50], n=10))
+    other = HybridRecommender(components={"als": model_from_spec(als)}, weights={"als": 1.0})
+    decayed = cached_matrix(cache, transactions, CUTOFF, {"half_life_days": 90})
+    with pytest.raises(DataError, match="fitted component 'als'"):  # other parameters
+        other.fit(matrix, component_matrices={"als": decayed},
+                  fitted_components={"als": fit_recommender(
+                      {**als, "params": {**als["params"], "factors": 4}}, transactions,
+                      CUTOFF, _cache=cache)})
+    with pytest.raises(DataError, match="fitted component 'als'"):  # another matrix
+        other.fit(matrix, component_matrices={"als": decayed},
+                  fitted_components={"als": fit_recommender({**als, "matrix": {}},
+                                                            transactions, CUTOFF)})
 
 
 # -------------------------------------------------------------------------- evaluation

@@ -40,7 +40,7 @@ from scoring.evaluation.ranking import ranking_metrics
 from scoring.models.recommend.base import Recommender, _batches, rank_scores
 from scoring.models.recommend.hybrid import normalise_scores
 from scoring.models.recommend.matrix import InteractionMatrix, cached_matrix
-from scoring.models.recommend.spec import fit_recommender, model_from_spec
+from scoring.models.recommend.spec import fit_recommender, model_from_spec, spec_key
 
 log = logging.getLogger(__name__)
 
@@ -379,10 +379,6 @@ def _evaluate_scores(
                 blocks[p].append(norm[split.keep[p][sl]])
     metrics = {p: _metrics(idx[p], split, p, k) for p in PROTOCOLS}
     return metrics, {p: np.concatenate(b) for p, b in blocks.items()}
-
-
-def _spec_key(spec: Mapping) -> str:
-    return json.dumps(spec, sort_keys=True, default=str)
 
 
 def _with_runtime(spec: dict, num_threads: int, seed: int) -> dict:
@@ -729,7 +725,7 @@ def _tune_model(ctx: _Context, tuning: _Tuning, name: str) -> None:
         tuning.chosen.setdefault(name, {})[protocol] = spec
         tuning.best_val[(name, protocol)] = metrics[protocol]
         tuning.rows.extend(
-            _grid_row(name, protocol, _spec_key(s), mets[protocol], i == best, round(secs, 3))
+            _grid_row(name, protocol, spec_key(s), mets[protocol], i == best, round(secs, 3))
             for i, (s, _, mets, secs) in enumerate(results)
         )
         if tuning.grids and _needs_blend(tuning, name, protocol):
@@ -859,11 +855,11 @@ def _evaluate_holdout(
             if protocol not in chosen.get(name, {}):
                 continue
             spec = chosen[name][protocol]
-            key = _spec_key(spec)
+            key = spec_key(spec)
             if key not in by_spec:
                 by_spec[key] = fit_recommender(
                     spec, ctx.transactions, cutoff, ctx.events, ctx.matrix_defaults,
-                    _cache=fit_cache,
+                    _cache=fit_cache, _fitted=by_spec,  # the hybrid reuses its components
                 )
             model = by_spec[key]
             fitted_models.setdefault(name, {})[protocol] = model

@@ -6,6 +6,7 @@ import copy
 from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from scoring.data.errors import DataError
@@ -92,17 +93,41 @@ class HybridRecommender(PopularityColdStart, Recommender):
         self,
         matrix: InteractionMatrix,
         component_matrices: Mapping[str, InteractionMatrix] | None = None,
+        fitted_components: Mapping[str, Recommender] | None = None,
     ) -> HybridRecommender:
         """Fit every component (on ``component_matrices[name]`` when given, e.g. a matrix with
         a time decay for the collaborative part, else on ``matrix``); returns self.
 
         All matrices must share the catalogue (same transactions and cutoff).
+        ``fitted_components``: name -> a model already fitted on that component's matrix with
+        that component's parameters (e.g. the same setting evaluated on its own), used as it
+        is instead of a second fit; DataError when its parameters, catalogue, cutoff or matrix
+        settings differ.
         """
         self._component_matrices = dict(component_matrices or {})
+        self._fitted_components = dict(fitted_components or {})
         try:
             return super().fit(matrix)
         finally:
             self._component_matrices = {}
+            self._fitted_components = {}
+
+    def _reused(self, name: str, template: Recommender, matrix: InteractionMatrix):
+        """The given fitted model of component ``name`` (None when none was given), checked to
+        be what fitting ``template`` on ``matrix`` would give."""
+        model = self._fitted_components.get(name)
+        if model is None:
+            return None
+        same = (type(model) is type(template)
+                and repr(model.get_params()) == repr(template.get_params())
+                and getattr(model, "cutoff_", None) == str(pd.Timestamp(matrix.cutoff).date())
+                and getattr(model, "matrix_settings_", None) == dict(matrix.settings)
+                and np.array_equal(getattr(model, "product_ids_", []), self.product_ids_))
+        if not same:
+            raise DataError(
+                f"HybridRecommender: the fitted component {name!r} ({model!r}) was not fitted "
+                f"with the component's parameters ({template!r}) on its matrix; fit it again.")
+        return model
 
     def _fit(self, matrix: InteractionMatrix) -> None:
         weights = self._weights()
@@ -116,7 +141,7 @@ class HybridRecommender(PopularityColdStart, Recommender):
                     f"HybridRecommender: the matrix of component {name!r} has a different "
                     "catalogue; build all matrices from the same transactions and cutoff."
                 )
-            fitted[name] = copy.deepcopy(template).fit(m)
+            fitted[name] = self._reused(name, template, m) or copy.deepcopy(template).fit(m)
         self.components_ = fitted
 
     def _set_user_state(self, matrix: InteractionMatrix) -> None:
