@@ -141,7 +141,8 @@ class HybridRecommender(PopularityColdStart, Recommender):
                     f"HybridRecommender: the matrix of component {name!r} has a different "
                     "catalogue; build all matrices from the same transactions and cutoff."
                 )
-            fitted[name] = self._reused(name, template, m) or copy.deepcopy(template).fit(m)
+            reused = self._reused(name, template, m)
+            fitted[name] = reused if reused is not None else copy.deepcopy(template).fit(m)
         self.components_ = fitted
 
     def _set_user_state(self, matrix: InteractionMatrix) -> None:
