@@ -11,6 +11,7 @@ from scoring.evaluation.recommend_eval import (
     RecommenderEvaluation,
     default_config,
     evaluate_recommenders,
+    fitted_recommender_metrics,
     log_recommender_runs,
 )
 from scoring.models.recommend import (
@@ -575,16 +576,20 @@ def _check_logged_runs(mlflow, evaluation, tmp_path):
         log_recommender_runs(evaluation)
 
 
+SMALL_GRID = {"models": ["popularity", "buy_again"], "validation_days": 60,
+              "validation_folds": 1, "num_threads": 1,
+              "grids": {"popularity": [{"model": "popularity", "params": {"window_days": 90}}],
+                        "buy_again": [{"model": "buy_again",
+                                       "params": {"half_life_days": None}}]}}
+"""Two one-setting models: an evaluation in seconds, for the sampling rules."""
+
+
 def test_validation_grid_is_fitted_on_a_customer_sample_in_large_shops(transactions):
     """``max_tuning_customers``: the grid sees a seeded sample of customers; the holdout
     refit and its metrics still cover every customer."""
     from scoring.models.hybrid_churn import stable_sample
 
-    config = {"models": ["popularity", "buy_again"], "validation_days": 60,
-              "validation_folds": 1, "num_threads": 1,
-              "grids": {"popularity": [{"model": "popularity", "params": {"window_days": 90}}],
-                        "buy_again": [{"model": "buy_again",
-                                       "params": {"half_life_days": None}}]}}
+    config = SMALL_GRID
     everyone = evaluate_recommenders(transactions, CUTOFF, 60, config=config)
     n = transactions["customer_id"].nunique()
     sampled = evaluate_recommenders(transactions, CUTOFF, 60,
@@ -604,11 +609,7 @@ def test_holdout_metrics_cover_a_seeded_sample_in_large_shops(transactions):
     """``max_holdout_customers``: the models are fitted on everyone; the holdout metrics and
     recommendations cover a seeded sample of the test customers, the same in both protocols
     and from run to run, and the scorer's own recommender is measured on it alike."""
-    config = {"models": ["popularity", "buy_again"], "validation_days": 60,
-              "validation_folds": 1, "num_threads": 1,
-              "grids": {"popularity": [{"model": "popularity", "params": {"window_days": 90}}],
-                        "buy_again": [{"model": "buy_again",
-                                       "params": {"half_life_days": None}}]}}
+    config = SMALL_GRID
     everyone = evaluate_recommenders(transactions, CUTOFF, 60, config=config)
     n_test = everyone.metrics["buy_again"]["repurchase"]["n_customers"]
     limit = n_test // 2
@@ -623,6 +624,11 @@ def test_holdout_metrics_cover_a_seeded_sample_in_large_shops(transactions):
     everyone_ids = set(everyone.recommendations["customer_id"].astype(str))
     assert shown.nunique() == limit and set(shown) <= everyone_ids
     assert sampled.matrix_shape == everyone.matrix_shape
+    # the shipped scorer's recommender is measured on the same sample of the same matrix
+    model = sampled.models["buy_again"]["repurchase"]
+    assert fitted_recommender_metrics(model, transactions, CUTOFF, 60,
+                                      max_customers=limit) == {
+        p: sampled.metrics["buy_again"][p] for p in ("repurchase", "new_items")}
     # the sample's NDCG is an estimate of everyone's, not another quantity
     assert abs(sampled.metrics["buy_again"]["repurchase"]["ndcg"]
                - everyone.metrics["buy_again"]["repurchase"]["ndcg"]) < 0.15

@@ -887,21 +887,24 @@ def fitted_recommender_metrics(
     k: int = 10,
     events: pd.DataFrame | None = None,
     seed: int = 0,
+    max_customers: int | None = None,
 ) -> dict:
     """Holdout metrics at ``k`` of a recommender already fitted before ``cutoff`` (the
     shipped scorer's, ``scorer_eval``), per protocol, by the protocol of the module docstring.
 
     The test customers and products come from the matrix of ``transactions`` before
     ``cutoff`` built with the model's own matrix settings (its catalogue); at most
-    ``max_holdout_customers`` of :func:`default_config` of them (a sample seeded by ``seed``),
-    as in :func:`evaluate_recommenders`. Output: {protocol: ranking metrics at k}. Raises
-    DataError when nobody bought in the window.
+    ``max_customers`` of them (default: ``max_holdout_customers`` of :func:`default_config`;
+    a sample seeded by ``seed``, the one :func:`evaluate_recommenders` draws from the same
+    matrix). Output: {protocol: ranking metrics at k}. Raises DataError when nobody bought in
+    the window.
     """
+    if max_customers is None:
+        max_customers = default_config()["max_holdout_customers"]
     cutoff = pd.Timestamp(cutoff).normalize()
     matrix = cached_matrix({}, transactions, cutoff, getattr(model, "matrix_settings_", None),
                            events)
-    split = _test_sets(transactions, matrix, cutoff, holdout_days,
-                       default_config()["max_holdout_customers"], seed)
+    split = _test_sets(transactions, matrix, cutoff, holdout_days, max_customers, seed)
     return {p: _recommend_and_score(model, split, p, k)[0] for p in PROTOCOLS}
 
 
