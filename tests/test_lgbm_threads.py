@@ -41,28 +41,3 @@ def test_one_and_two_threads_fit_the_same_boosters(panel, model_class):
     for one, two in zip(fitted[1].boosters_, fitted[2].boosters_, strict=True):
         assert _without_threads(one) == _without_threads(two)
     np.testing.assert_array_equal(fitted[1].oof_raw_.to_numpy(), fitted[2].oof_raw_.to_numpy())
-
-
-@pytest.mark.parametrize("model_class", [LGBMChurnModel, LGBMRevenueModel])
-def test_prediction_matrix_predicts_as_the_dataframe(panel, model_class):
-    """The one float64 matrix every booster predicts from gives exactly the predictions of the
-    DataFrame LightGBM was fitted on: categorical levels mapped alike, unseen and missing
-    levels as NaN, columns in any order and dtype."""
-    model = model_class(horizon_days=90, use_btyd=True, n_jobs=1, n_estimators=30)
-    model.fit(panel=panel)
-    features = panel.at_cutoff()
-    assert model.categories_, "the panel should have a categorical column (country)"
-    column = next(iter(model.categories_))
-    variants = {"as is": features,
-                "reversed columns, object category": features[features.columns[::-1]].astype(
-                    {column: "object"}),
-                "unseen and missing levels": features.assign(**{column: pd.Categorical(
-                    ["Atlantis", None] * (len(features) // 2)
-                    + ["Atlantis"] * (len(features) % 2))})}
-    for name, frame in variants.items():
-        expected = np.mean([b.predict(model._prepare_x(frame), raw_score=True)
-                            for b in model.boosters_], axis=0)
-        margin = model._margin(frame)
-        if margin is not None:
-            expected = expected + margin
-        np.testing.assert_array_equal(model._raw(frame), expected, err_msg=name)

@@ -155,7 +155,7 @@ class _RollingOriginLGBM(BaseEstimator):
             columns += panel.btyd_columns
         return columns
 
-    def _check_feature_columns(self, features: pd.DataFrame) -> None:
+    def _prepare_x(self, features: pd.DataFrame) -> pd.DataFrame:
         missing = [c for c in self.feature_names_ if c not in features]
         if missing:
             raise DataError(
@@ -163,12 +163,6 @@ class _RollingOriginLGBM(BaseEstimator):
                 f"was fitted on, e.g. {missing[:5]}; compute them with the same settings "
                 "(behavioural_features with horizon_days, BTYD columns for use_btyd=True)."
             )
-
-    def _prepare_x(self, features: pd.DataFrame) -> pd.DataFrame:
-        """The fitted feature columns as a DataFrame, the fitted categorical columns with their
-        fitted levels: what the boosters were fitted on (the plain reference the tests compare
-        :meth:`_prediction_matrix` against)."""
-        self._check_feature_columns(features)
         x = features[self.feature_names_].copy()
         for column, levels in self.categories_.items():
             x[column] = pd.Categorical(x[column].astype("object"), categories=levels)
@@ -321,32 +315,10 @@ class _RollingOriginLGBM(BaseEstimator):
 
     def _raw(self, features: pd.DataFrame) -> np.ndarray:
         self._check_fitted()
-        x = self._prediction_matrix(features)
-        raw = np.mean([b.booster_.predict(x, raw_score=True) for b in self.boosters_], axis=0)
+        x = self._prepare_x(features)
+        raw = np.mean([b.predict(x, raw_score=True) for b in self.boosters_], axis=0)
         margin = self._margin(features)
         return raw + margin if margin is not None else raw
-
-    def _prediction_matrix(self, features: pd.DataFrame) -> np.ndarray:
-        """``_prepare_x(features)`` as the float64 (n_rows, n_features) matrix LightGBM makes of
-        that DataFrame when it predicts: a categorical column as its code among the fitted
-        levels (the booster's ``pandas_categorical``, in column order; NaN when missing or
-        unseen), other columns as float64.
-
-        Built once for every booster: predicting each booster from the DataFrame converted it
-        once per booster (84 s of the 1M-customer evaluation). ``tests/test_lgbm_threads.py``
-        checks the predictions equal the DataFrame's exactly.
-        """
-        self._check_feature_columns(features)
-        levels = iter(self.boosters_[0].booster_.pandas_categorical or [])
-        matrix = np.empty((len(features), len(self.feature_names_)), order="F")
-        for j, column in enumerate(self.feature_names_):
-            values = features[column]
-            if column in self.categories_ or isinstance(values.dtype, pd.CategoricalDtype):
-                codes = pd.Categorical(values.astype("object"), categories=next(levels)).codes
-                matrix[:, j] = np.where(codes < 0, np.nan, codes)
-            else:
-                matrix[:, j] = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        return matrix
 
     # -- calibration --------------------------------------------------------------------------
     def _calibration_inputs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
