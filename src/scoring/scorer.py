@@ -267,7 +267,7 @@ class CustomerScorer:
                 self.recommender_.with_history(tx, moment.cutoff, events=events))
             ids, names = self._recommendations(out.index, recommender)
         else:
-            ids = names = [[] for _ in range(len(out))]
+            ids, names = [[] for _ in range(len(out))], [[] for _ in range(len(out))]
         out["recommended_product_ids"] = ids
         out["recommended_product_names"] = names
         out.index.name = "customer_id"

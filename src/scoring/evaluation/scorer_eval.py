@@ -75,8 +75,8 @@ def evaluate_scorer(shop: ShopData, cutoff, config,
     history = history_before(shop, moment)
     scorer = CustomerScorer(config).fit(history, moment)
     # the recommendation lists are not measured here (recommendations_k below measures the
-    # recommender on its holdout sample): at 1M customers they were about half of the 2.7
-    # minutes of this call (the profile of benchmarks/bench_scale.py)
+    # recommender on its holdout sample): at 1M customers this call took 163 s with them and
+    # 74 s without (the profiles of benchmarks/bench_scale.py, 2026-11-30)
     scored = scorer.score_customers_in_chunks(history.transactions, moment, history.events,
                                               with_recommendations=False)
     actual = calibration_and_holdout(shop.transactions, moment, horizon)
