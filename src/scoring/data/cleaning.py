@@ -221,7 +221,7 @@ def _split(
 def in_time_order(frame: pd.DataFrame, column: str = "timestamp") -> pd.DataFrame:
     """The rows of ``frame`` (fresh RangeIndex, no missing ``column``) stably sorted by
     ``column``: rows at the same moment keep their file order. The frame itself when it is
-    already in order (exports usually are); otherwise its columns are taken one at a time
+    already in order; otherwise its columns are taken one at a time
     and dropped from ``frame``, so one column is held twice, not the table.
 
     Why: the history before a moment is then a slice of the table, not a copy

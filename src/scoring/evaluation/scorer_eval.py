@@ -66,7 +66,8 @@ def evaluate_scorer(shop: ShopData, cutoff, config,
     days (module docstring). ``cutoff``: the cutoff day (the first day of the measured window;
     date-like or ``ScoringMoment``); ``config``: a ``ScoringConfig``. ``recommendations_k``:
     also measure the scorer's own recommender at k (``metrics["recommendations"]``: {protocol:
-    ranking metrics}, ``recommend_eval.fitted_recommender_metrics``) when it has one."""
+    ranking metrics}, ``recommend_eval.fitted_recommender_metrics``, its customer sample seeded
+    by ``config.random_state``) when it has one."""
     from ..scorer import CustomerScorer
 
     moment = ScoringMoment.from_cutoff(cutoff)
@@ -107,7 +108,7 @@ def evaluate_scorer(shop: ShopData, cutoff, config,
 
         metrics["recommendations"] = fitted_recommender_metrics(
             scorer.recommender_, shop.transactions, cutoff, horizon, k=recommendations_k,
-            events=history.events)
+            events=history.events, seed=config.random_state)
         metrics["recommendations_k"] = int(recommendations_k)
     return ScorerEvaluation(predictions=predictions, metrics=metrics, scorer=scorer)
 
