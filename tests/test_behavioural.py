@@ -8,7 +8,11 @@ import pytest
 
 from scoring.data import load_dataset
 from scoring.data.errors import DataError
-from scoring.features.behavioural import behavioural_features, behavioural_features_panel
+from scoring.features.behavioural import (
+    DEFAULT_EVENT_WINDOWS,
+    behavioural_features,
+    behavioural_features_panel,
+)
 
 
 def _lines(rows):
@@ -156,3 +160,47 @@ def test_clear_errors(hand):
         behavioural_features(transactions.drop(columns="amount"), "2011-02-10")
     with pytest.raises(DataError, match="not a date"):
         behavioural_features(transactions, "not a date")
+
+
+def _naive_event_features(features: pd.DataFrame, events: pd.DataFrame, cutoff) -> pd.DataFrame:
+    """Reference for the event columns: pandas groupby over one indicator table."""
+    events = events.dropna(subset=["customer_id", "event_type", "timestamp"])
+    day = events["timestamp"].dt.floor("D")
+    events = events.loc[day < cutoff]
+    age = ((cutoff - day.loc[events.index]) // pd.Timedelta(days=1)).astype("float64")
+    out = pd.DataFrame(index=features.index)
+    recency = {}
+    for kind in sorted(events["event_type"].astype(str).unique()):
+        is_type = events["event_type"] == kind
+        for w in DEFAULT_EVENT_WINDOWS:
+            hits = events.loc[is_type & (age <= w)].groupby("customer_id").size()
+            out[f"{kind}_{w}d"] = hits.reindex(features.index).fillna(0).astype("float64")
+        last = age[is_type].groupby(events.loc[is_type, "customer_id"]).min()
+        recency[f"days_since_last_{kind}"] = last.reindex(features.index).astype("float64")
+    for column, values in recency.items():
+        out[column] = values
+    return out
+
+
+@pytest.mark.parametrize("order", ["time", "shuffled"])
+def test_event_features_match_a_groupby_reference(order):
+    """The event counts and recencies (integer codes, bincount per column) equal a pandas
+    groupby of the events, with the events in time order (prefix) or shuffled (mask), rows
+    without customer or type dropped, and no column for a type seen only after the cutoff."""
+    shop = load_dataset("synthetic", n_customers=600, seed=5)
+    events = shop.events.copy()
+    if order == "shuffled":
+        events = events.sample(frac=1.0, random_state=1)
+    events.iloc[:3, events.columns.get_loc("customer_id")] = pd.NA
+    events.iloc[3:5, events.columns.get_loc("event_type")] = pd.NA
+    late = events.iloc[:2].copy()
+    late["customer_id"] = events["customer_id"].dropna().iloc[0]
+    late["event_type"] = "teleport"
+    late["timestamp"] = pd.Timestamp("2030-01-01")
+    events = pd.concat([events, late])
+    for cutoff in (pd.Timestamp("2023-03-01"), pd.Timestamp("2023-07-01")):
+        features = behavioural_features(shop.transactions, cutoff, events=events)
+        expected = _naive_event_features(features, events, cutoff)
+        assert "days_since_last_teleport" not in features
+        pd.testing.assert_frame_equal(features[expected.columns], expected, check_names=False)
+        assert [c for c in features if c in expected] == list(expected.columns)  # same order

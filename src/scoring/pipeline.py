@@ -509,7 +509,8 @@ def run_score_canonical(canonical_dir: str | Path, model_uri: str, out: str | Pa
 class EvaluationResult:
     """What ``run_evaluate`` measured. ``selection``: the scorer's parts chosen before the
     cutoff; ``scorer``: the evaluation of the scorer built from it (``scorer_eval``), whose
-    metrics are the headline."""
+    metrics are the headline; ``recommenders``: the recommender evaluation without its fitted
+    models (``models`` is empty: they are logged to MLflow as artifacts)."""
 
     metrics: dict
     predictions: pd.DataFrame
@@ -738,7 +739,10 @@ def _evaluate_recommenders(shop: ShopData, cutoff, horizon: int, seed: int, grid
     tracker = tracking.current_tracker(tracker)
     log_recommender_runs(recs, tracker=tracker)
     tracker.log_params({"recommender_grid": grid})
-    return recs
+    # the fitted models are logged (final-<model> runs' .npz artifacts); nothing below uses
+    # them, and the scorer's fit that follows needs their memory (user factors of every
+    # customer: about 1 GB in the 1M-customer shop)
+    return replace(recs, models={})
 
 
 def _write_evaluation(files, result: EvaluationResult) -> dict[str, Path]:

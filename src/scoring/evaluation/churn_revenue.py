@@ -307,9 +307,9 @@ def _fit_lgbm_pair(panel, features: pd.DataFrame, name: str, use_btyd: bool, com
 
     ``features``: features at the cutoff (n_customers rows); ``use_btyd``: with BTYD
     features (hybrid); ``common``: shared model settings; ``settings``: ``_settings`` output
-    (churn_params, revenue_params). Returns ``(candidates, info)``: churn / revenue scores
-    (shape (n_customers,)), models ``<name>_churn`` / ``<name>_revenue``, and the top-10
-    feature importances of each.
+    (churn_params, revenue_params). Returns ``(candidates, info, raw)``: churn / revenue
+    scores (shape (n_customers,)), models ``<name>_churn`` / ``<name>_revenue``, the top-10
+    feature importances of each, and each model's ``predict_raw(features)`` by model name.
     """
     churn_model = LGBMChurnModel(
         calibration="isotonic", use_btyd=use_btyd, **common,
@@ -319,37 +319,43 @@ def _fit_lgbm_pair(panel, features: pd.DataFrame, name: str, use_btyd: bool, com
         calibration="scale", use_btyd=use_btyd, **common,
         lgbm_params=dict(settings["revenue_params"]) or None
     ).fit(panel=panel)
+    raw = {f"{name}_churn": churn_model.predict_raw(features),
+           f"{name}_revenue": revenue_model.predict_raw(features)}
     candidates = _Candidates(
-        churn={name: churn_model.predict_proba(features).to_numpy()},
-        revenue={name: revenue_model.predict(features).to_numpy()},
+        churn={name: churn_model.proba_from_raw(raw[f"{name}_churn"], features).to_numpy()},
+        revenue={name: revenue_model.predict_from_raw(raw[f"{name}_revenue"],
+                                                      features).to_numpy()},
         models={f"{name}_churn": churn_model, f"{name}_revenue": revenue_model},
     )
     info = {
         "churn_top_features": churn_model.feature_importance().head(10).round(2).to_dict(),
         "revenue_top_features": revenue_model.feature_importance().head(10).round(2).to_dict(),
     }
-    return candidates, info
+    return candidates, info, raw
 
 
-def _anchored_candidate(models: dict, features: pd.DataFrame, btyd: dict) -> _Candidates:
+def _anchored_candidate(models: dict, features: pd.DataFrame, btyd: dict,
+                        raw: dict) -> _Candidates:
     """``SHIPPED_MODEL``: the hybrid's ranking at BG/NBD's level at the cutoff.
 
     ``models`` holds ``lgbm_hybrid_churn`` / ``lgbm_hybrid_revenue``; ``features``: features
     at the cutoff (n_customers rows); ``btyd``: ``_btyd_at_cutoff`` output (BG/NBD churn and
-    BG/NBD x GG revenue as references). Returns the anchored churn / revenue (currency)
-    scores, shape (n_customers,), and models ``<SHIPPED_MODEL>_churn`` / ``_revenue``.
+    BG/NBD x GG revenue as references); ``raw``: the hybrid models' ``predict_raw(features)``
+    by model name (the anchored copies share their boosters: LightGBM predicts once).
+    Returns the anchored churn / revenue (currency) scores, shape (n_customers,), and models
+    ``<SHIPPED_MODEL>_churn`` / ``_revenue``.
     """
     anchored_churn = models["lgbm_hybrid_churn"].with_calibration("btyd_level")
     anchored_revenue = models["lgbm_hybrid_revenue"].with_calibration("btyd_level")
     return _Candidates(
         churn={
-            SHIPPED_MODEL: anchored_churn.predict_proba(
-                features, reference=btyd["churn"]["bgnbd"]
+            SHIPPED_MODEL: anchored_churn.proba_from_raw(
+                raw["lgbm_hybrid_churn"], features, reference=btyd["churn"]["bgnbd"]
             ).to_numpy()
         },
         revenue={
-            SHIPPED_MODEL: anchored_revenue.predict(
-                features, reference=btyd["revenue"]["bgnbd_gg"]
+            SHIPPED_MODEL: anchored_revenue.predict_from_raw(
+                raw["lgbm_hybrid_revenue"], features, reference=btyd["revenue"]["bgnbd_gg"]
             ).to_numpy()
         },
         models={
@@ -403,10 +409,13 @@ def _lgbm_candidates(panel, features, btyd: dict, horizon: int, settings: dict, 
     info: dict = {}
     pairs = (("lgbm", False), ("lgbm_hybrid", True)) if settings["from_scratch_lgbm"] else (
         ("lgbm_hybrid", True),)
+    raw: dict = {}
     for name, use_btyd in pairs:
-        fitted, info[name] = _fit_lgbm_pair(panel, features, name, use_btyd, common, settings)
+        fitted, info[name], raw_scores = _fit_lgbm_pair(panel, features, name, use_btyd,
+                                                        common, settings)
         candidates.add(fitted)
-    candidates.add(_anchored_candidate(candidates.models, features, btyd))
+        raw.update(raw_scores)
+    candidates.add(_anchored_candidate(candidates.models, features, btyd, raw))
     info.update(_lgbm_panel_info(panel, candidates.models))
     return candidates, info
 

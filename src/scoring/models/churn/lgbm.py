@@ -313,6 +313,11 @@ class _RollingOriginLGBM(BaseEstimator):
     def _check_fitted(self) -> None:
         check_is_fitted(self, "boosters_", msg=NOT_FITTED_MESSAGE)
 
+    def predict_raw(self, features: pd.DataFrame) -> np.ndarray:
+        """Uncalibrated score per row, shape (n,): the churn logit (``LGBMChurnModel``) or the
+        log of the revenue (``LGBMRevenueModel``), margin included."""
+        return self._raw(features)
+
     def _raw(self, features: pd.DataFrame) -> np.ndarray:
         self._check_fitted()
         x = self._prepare_x(features)
@@ -475,10 +480,6 @@ class LGBMChurnModel(_RollingOriginLGBM):
             self._btyd_train(BTYD_CHURN),
         )
 
-    def predict_raw(self, features: pd.DataFrame) -> np.ndarray:
-        """Uncalibrated churn logit per row, shape (n,)."""
-        return self._raw(features)
-
     def level_shift(self, raw: np.ndarray, reference) -> float:
         """``"btyd_level"``: the logit shift that makes the mean churn probability of a
         population (raw logits ``raw``) equal BTYD's mean ``reference`` probability for the
@@ -497,7 +498,13 @@ class LGBMChurnModel(_RollingOriginLGBM):
         ``btyd_churn_probability`` feature, valid when the label horizon equals H).
         Returns a Series named ``churn_probability`` indexed like ``features``.
         """
-        raw = self._raw(features)
+        return self.proba_from_raw(self._raw(features), features, reference)
+
+    def proba_from_raw(self, raw: np.ndarray, features: pd.DataFrame,
+                       reference=None) -> pd.Series:
+        """``predict_proba(features, reference)`` from ``raw = predict_raw(features)`` of this
+        model or of a copy sharing its boosters (``with_calibration``): one LightGBM pass
+        serves several calibrations of the same boosters."""
         if self.calibration == "btyd_level":
             reference = btyd_reference(features, reference, BTYD_CHURN, "churn probabilities")
         proba = calibrate_churn(
@@ -600,7 +607,13 @@ class LGBMRevenueModel(_RollingOriginLGBM):
         ``calibration="btyd_level"`` (defaults to the ``btyd_predicted_revenue`` feature,
         valid when the label horizon equals H). Returns a Series named ``predicted_revenue``.
         """
-        predicted = np.exp(self._raw(features))
+        return self.predict_from_raw(self.predict_raw(features), features, reference)
+
+    def predict_from_raw(self, raw: np.ndarray, features: pd.DataFrame,
+                         reference=None) -> pd.Series:
+        """``predict(features, reference)`` from ``raw = predict_raw(features)`` of this model
+        or of a copy sharing its boosters (``with_calibration``)."""
+        predicted = np.exp(raw)
         if self.calibration == "btyd_level":
             reference = btyd_reference(features, reference, BTYD_REVENUE, "revenue predictions")
         predicted = calibrate_revenue(

@@ -98,6 +98,11 @@ def origin_labels(transactions: pd.DataFrame, origins: Sequence, horizon_days: i
     ``revenue_next`` (gross revenue, currency). Customers absent from an origin's rows had no
     order (churned).
     """
+    if not len(origins):  # no training origin (the cutoff rows only): no label
+        index = pd.MultiIndex.from_arrays(
+            [pd.DatetimeIndex([], dtype="datetime64[ns]"), pd.Index([], dtype="string")],
+            names=["origin", "customer_id"])
+        return pd.DataFrame({"purchase_days_next": [], "revenue_next": []}, index=index)
     day = transactions["timestamp"].dt.floor("D").astype("datetime64[ns]")
     daily = (
         pd.DataFrame(
@@ -112,11 +117,6 @@ def origin_labels(transactions: pd.DataFrame, origins: Sequence, horizon_days: i
         .reset_index()
     )
     frames = {}
-    if not len(origins):  # no training origin (the cutoff rows only): no label
-        index = pd.MultiIndex.from_arrays(
-            [pd.DatetimeIndex([], dtype="datetime64[ns]"), pd.Index([], dtype="string")],
-            names=["origin", "customer_id"])
-        return pd.DataFrame({"purchase_days_next": [], "revenue_next": []}, index=index)
     for origin in origins:
         start = pd.Timestamp(origin).normalize()
         end = start + pd.Timedelta(days=int(horizon_days))

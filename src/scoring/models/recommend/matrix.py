@@ -332,10 +332,13 @@ def _codes(values: pd.Series, sort: bool = True) -> tuple[np.ndarray, np.ndarray
     return codes.astype(np.int64, copy=False), np.asarray(labels, dtype=str)
 
 
-def _dictionary_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+def _dictionary_codes(values: pd.Series, labels: bool = True
+                      ) -> tuple[np.ndarray, np.ndarray | None] | None:
     """Arrow dictionary encoding of an Arrow-backed string column: (int32 codes (n,), -1 when
-    missing, into labels; object array of the distinct strings, unsorted), or None when the
-    column is not Arrow strings. Cheaper than ``pd.factorize`` (no int64 codes, no sort)."""
+    missing, into labels; object array of the distinct strings, unsorted, or None when
+    ``labels`` is False), or None when the column is not Arrow strings. Cheaper than
+    ``pd.factorize`` (no int64 codes, no sort); without ``labels`` no Python string is made
+    (order ids: millions of them in a large shop)."""
     data = getattr(values.array, "_pa_array", None)
     if not isinstance(data, (pa.Array, pa.ChunkedArray)) or not (
         pa.types.is_string(data.type) or pa.types.is_large_string(data.type)
@@ -347,7 +350,7 @@ def _dictionary_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None
     if encoded.num_chunks == 0:
         return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=object)
     encoded = encoded.unify_dictionaries()
-    labels = encoded.chunk(0).dictionary.to_numpy(zero_copy_only=False)
+    distinct = encoded.chunk(0).dictionary.to_numpy(zero_copy_only=False) if labels else None
     codes = np.empty(len(encoded), dtype=np.int32)
     start = 0
     for chunk in encoded.chunks:
@@ -355,7 +358,7 @@ def _dictionary_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None
             zero_copy_only=False)
         start += len(chunk)
     del encoded
-    return codes, labels
+    return codes, distinct
 
 
 def _codes_at(values: pd.Series, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -426,10 +429,13 @@ def _purchase_lines(transactions: pd.DataFrame, cutoff: pd.Timestamp, catalogue)
     """
     positions, product, labels = _purchase_positions(transactions, cutoff, catalogue)
     timestamps = transactions["timestamp"].iloc[positions]
-    order = np.asarray(timestamps.array.argsort(kind="stable"))
-    positions, product = positions[order], product[order]
-    age = _day_index(timestamps.iloc[order], cutoff)
-    del timestamps, order
+    if not timestamps.is_monotonic_increasing:  # the loaders' time order needs no sort
+        order = np.asarray(timestamps.array.argsort(kind="stable"))
+        positions, product = positions[order], product[order]
+        timestamps = timestamps.iloc[order]
+        del order
+    age = _day_index(timestamps, cutoff)
+    del timestamps
     if catalogue is None:
         product, product_ids = _used(product, labels)
     else:  # a fitted model's catalogue: other products are unknown to it
@@ -445,7 +451,7 @@ def _order_keys(transactions: pd.DataFrame, lines: _Lines) -> np.ndarray:
     """Integer order key per line (n_lines,): the factorized ``order_id`` when every line has
     one, else one order per (customer, timestamp). Only equality of keys matters."""
     if "order_id" in transactions:
-        encoded = _dictionary_codes(transactions["order_id"])
+        encoded = _dictionary_codes(transactions["order_id"], labels=False)
         if encoded is None:
             keys = pd.factorize(transactions["order_id"].iloc[lines.positions].astype("string"))[0]
         else:
