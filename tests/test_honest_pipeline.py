@@ -157,3 +157,27 @@ def test_shipped_only_evaluates_the_configured_scorer_and_its_recommendations(st
     capsys.readouterr()
     assert main(["config", "show", "--shipped-only"]) == 0
     assert "candidates: false" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_evaluation_logs_the_fitted_recommenders_and_then_lets_them_go(store):
+    """The pipeline's recommender evaluation keeps its metrics, lists and chosen settings but
+    not its fitted models (the scorer's fit that follows needs the memory): they are in
+    MLflow, one .npz per model in its ``final-<model>`` run."""
+    from mlflow.tracking import MlflowClient
+
+    shop = load_dataset("synthetic", n_customers=600, seed=5)
+    evaluation = pipeline.run_evaluate(shop, store / "evaluation", recommender_grid="quick",
+                                       from_scratch_lgbm=False)
+    recs = evaluation.recommenders
+    assert recs.models == {}
+    assert recs.metrics and not recs.recommendations.empty
+    shipped = recs.shipped["repurchase"]
+    assert evaluation.selection.recommender_spec == recs.shipped_spec("repurchase")
+    client = MlflowClient()
+    final = client.search_runs(
+        [client.get_run(evaluation.run_id).info.experiment_id],
+        f"tags.mlflow.runName = 'final-{shipped}'")
+    assert len(final) == 1
+    artifacts = [a.path for a in client.list_artifacts(final[0].info.run_id, "model")]
+    assert any(path.endswith(".npz") for path in artifacts), artifacts

@@ -632,3 +632,30 @@ def test_holdout_metrics_cover_a_seeded_sample_in_large_shops(transactions):
     # the sample's NDCG is an estimate of everyone's, not another quantity
     assert abs(sampled.metrics["buy_again"]["repurchase"]["ndcg"]
                - everyone.metrics["buy_again"]["repurchase"]["ndcg"]) < 0.15
+
+
+def test_dictionary_codes_of_a_chunked_column_match_factorize():
+    """The matrix's Arrow encodings equal pandas' factorize: on a column of several chunks
+    with missing values (one combined dictionary, -1 for missing), with or without labels,
+    and ranked to the sorted labels of the rows in use (``_codes_at``)."""
+    import pyarrow as pa
+
+    from scoring.models.recommend.matrix import _codes_at, _dictionary_codes
+
+    rng = np.random.default_rng(0)
+    values = rng.choice(["b7", "a1", "c3", "a10", "z"], size=300).astype(object)
+    values[rng.choice(300, 20, replace=False)] = None
+    chunks = [values[:100], values[100:101], values[101:250], values[250:]]
+    column = pd.Series(pd.arrays.ArrowStringArray(
+        pa.chunked_array([pa.array(c, type=pa.large_string()) for c in chunks])))
+    codes, labels = _dictionary_codes(column)
+    assert codes.dtype == np.int32 and (codes == -1).sum() == 20
+    decoded = np.where(codes >= 0, labels[np.maximum(codes, 0)], None)
+    assert list(decoded) == list(values)
+    no_labels, none = _dictionary_codes(column, labels=False)
+    assert none is None and np.array_equal(no_labels, codes)
+    assert _dictionary_codes(pd.Series(values, dtype=object)) is None
+    rows = np.flatnonzero(pd.notna(values))[::2]
+    ranked, kept = _codes_at(column, rows)
+    expected_codes, expected_labels = pd.factorize(pd.Series(values[rows]), sort=True)
+    assert np.array_equal(ranked, expected_codes) and list(kept) == list(expected_labels)

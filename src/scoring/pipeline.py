@@ -672,6 +672,7 @@ def _evaluate_models(shop: ShopData, cutoff, horizon: int, seed: int, config: Sc
     log_churn_revenue_runs(churn, tracker=tracker)
     metrics = dict(churn.metrics)
     bar.next()
+    release_memory()  # what the candidates' panel freed, before the recommender grid
     selection = churn.selection
     recs = None
     if recommenders and shop.has_products:
