@@ -487,3 +487,42 @@ def test_fit_refuses_degenerate_data():
         ParetoNBDModel.from_params({"r": 1, "alpha": 1, "s": 0, "beta": 1})
     with pytest.raises(Exception, match="not fitted"):
         BetaGeoModel().p_alive(good)
+
+
+def _reference_unique_rows(*columns):
+    """np.unique of each column (NaN one value), then of the combined rank key."""
+    ranks = [np.unique(c, return_inverse=True) for c in columns]
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    for distinct, inverse in ranks:
+        key = key * len(distinct) + inverse.ravel()
+    _, first, inverse, counts = np.unique(key, return_index=True, return_inverse=True,
+                                          return_counts=True)
+    return [c[first] for c in columns], inverse.ravel(), counts.astype(float)
+
+
+def test_unique_rows_matches_a_plain_numpy_reference():
+    """``unique_rows`` (hash factorize per column, then of the combined key) gives the
+    reference's sorted distinct rows, inverse and counts, NaN and -0.0 included; without NaN
+    they are ``np.unique(axis=0)``'s."""
+    rng = np.random.default_rng(3)
+    n = 5000
+    x = rng.integers(0, 8, n).astype(float)
+    t_x = rng.integers(0, 30, n).astype(float) * (x > 0)
+    T = rng.integers(1, 40, n).astype(float)
+    t_x[:7] = -0.0
+    for columns in ((x, t_x, T), (x, t_x, np.where(np.arange(n) < 3, np.nan, T))):
+        got, inverse, counts = unique_rows(*columns)
+        want, want_inverse, want_counts = _reference_unique_rows(*columns)
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(inverse, want_inverse)
+        np.testing.assert_array_equal(counts, want_counts)
+        for a, c in zip(got, columns, strict=True):
+            np.testing.assert_array_equal(a[inverse], c)
+    stacked = np.column_stack([x, t_x, T])
+    distinct, inverse_axis, counts_axis = np.unique(stacked, axis=0, return_inverse=True,
+                                                    return_counts=True)
+    got, inverse, counts = unique_rows(x, t_x, T)
+    np.testing.assert_array_equal(np.column_stack(got), distinct)
+    np.testing.assert_array_equal(inverse, inverse_axis.ravel())
+    np.testing.assert_array_equal(counts, counts_axis)

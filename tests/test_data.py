@@ -506,3 +506,25 @@ def test_consuming_event_cleaner_keeps_results(tmp_path):
     pd.testing.assert_frame_equal(got[0], expected[0])
     pd.testing.assert_frame_equal(got[1], expected[1])
     assert got[0]["event_type"].tolist() == ["email_open", "cart_add"]
+
+
+def test_string_columns_come_out_of_the_loaders_in_one_chunk():
+    """Arrow string columns of several chunks are combined once (a take over chunks copies
+    the whole column first); the values, dtype and other columns do not change, and the
+    loaders' tables have one chunk per string column."""
+    chunks = [["a", None, "b"], ["c"], [], ["d", "e"]]
+    frame = pd.DataFrame({
+        "large": pd.arrays.ArrowStringArray(pa.chunked_array(chunks, type=pa.large_string())),
+        "small": pd.arrays.ArrowStringArray(pa.chunked_array(chunks, type=pa.string())),
+        "number": np.arange(6.0),
+    })
+    before = frame.copy(deep=True)
+    out = cleaning.contiguous_strings(frame)
+    pd.testing.assert_frame_equal(out, before)
+    for column in ("large", "small"):
+        assert out[column].array.__arrow_array__().num_chunks == 1
+    shop = load_dataset("synthetic", n_customers=300, seed=1)
+    for table in (shop.transactions, shop.events):
+        for column in table:
+            if isinstance(table[column].dtype, pd.StringDtype):
+                assert table[column].array.__arrow_array__().num_chunks <= 1, column
