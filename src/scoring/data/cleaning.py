@@ -242,8 +242,9 @@ def contiguous_strings(frame: pd.DataFrame) -> pd.DataFrame:
 
     Why: pyarrow's take over a chunked column first concatenates it, so every later selection
     of rows (the training sample, a chunk of customers, a window's lines) copied the whole
-    column. On the 1M-customer shop (24 chunks per column after the Parquet read) one
-    customer chunk of the scorer's evaluation took 3.0 s, 1.2 s from single chunks."""
+    column. On the 1M-customer shop (24 chunks per column after the Parquet read) the
+    scorer evaluation's split into customer chunks took 16-23 s, 6 s from single chunks
+    (``benchmarks/bench_scale.py``'s profile)."""
     import pyarrow as pa
 
     for name in frame.columns:

@@ -117,8 +117,9 @@ def unique_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.
     if n == 0:
         return [c.copy() for c in columns], np.zeros(0, dtype=np.int64), np.zeros(0)
     # pd.factorize(sort=True) gives np.unique's sorted codes from a hash pass and a sort of
-    # the distinct values only: 2.6x faster on 850k customers (0.13 s vs 0.33 s a call, and
-    # the BTYD features of a 1M-customer evaluation make dozens of calls), same output
+    # the distinct values only (same output): the BTYD features of the 1M-customer
+    # evaluation make dozens of calls, 10-18 s on np.unique here in benchmarks/bench_scale.py's
+    # profile; with factorize this function is no longer among its hot lines
     codes, sizes = [], []
     for col in columns:
         code, distinct = pd.factorize(col, sort=True, use_na_sentinel=False)

@@ -345,9 +345,9 @@ def _dictionary_codes(values: pd.Series, labels: bool = True
     ):
         return None
     if isinstance(data, pa.ChunkedArray):
-        # one array, one dictionary: unify_dictionaries over the chunks of a read table took
-        # 13 of the 16 s for the 8M order ids of the 1M-customer shop (24 chunks); the
-        # combined copy and one encode take 2 s (benchmarks/bench_scale.py's shop)
+        # one array, one dictionary: unifying the dictionaries of 24 chunks made the encodes
+        # of the 1M-customer evaluation take 69 s, 18 s with the combined column
+        # (benchmarks/bench_scale.py's profile; the loaders now hand out one chunk)
         data = data.combine_chunks()
     encoded = pc.dictionary_encode(data)
     distinct = encoded.dictionary.to_numpy(zero_copy_only=False) if labels else None
