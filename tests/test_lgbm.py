@@ -157,3 +157,23 @@ def test_nbd_fallback_model(shop):
     assert ((long <= short) & (short <= 1) & (long > 0)).all()
     np.testing.assert_allclose(model.expected_orders(rfm, 300), 10 * model.expected_orders(rfm, 30))
     assert (model.p_alive(rfm) == 1).all()
+
+
+def test_a_copy_sharing_the_boosters_calibrates_the_same_raw_scores(panel):
+    """``proba_from_raw`` / ``predict_from_raw`` on ``predict_raw`` of the model (or of the
+    copy ``with_calibration`` makes, which shares its boosters) give exactly
+    ``predict_proba`` / ``predict``: the evaluation predicts LightGBM once for the hybrid and
+    its anchored copy."""
+    x = panel.at_cutoff()
+    churn = LGBMChurnModel(HORIZON, use_btyd=True, **FAST).fit(panel=panel)
+    revenue = LGBMRevenueModel(HORIZON, use_btyd=True, **FAST).fit(panel=panel)
+    churn_raw, revenue_raw = churn.predict_raw(x), revenue.predict_raw(x)
+    reference = x["btyd_churn_probability"].to_numpy() * 0.9
+    for model in (churn, churn.with_calibration("btyd_level")):
+        np.testing.assert_array_equal(model.predict_raw(x), churn_raw)
+        pd.testing.assert_series_equal(model.proba_from_raw(churn_raw, x, reference),
+                                       model.predict_proba(x, reference=reference))
+    for model in (revenue, revenue.with_calibration("btyd_level")):
+        np.testing.assert_array_equal(model.predict_raw(x), revenue_raw)
+        pd.testing.assert_series_equal(model.predict_from_raw(revenue_raw, x),
+                                       model.predict(x))

@@ -152,8 +152,9 @@ class PreparedEvents:
 
     Why codes and not a frame of strings: the event features of a 1M-customer shop (10M
     events) grouped a table of indicator columns by an object array of customer ids, the
-    largest memory peak of its evaluation (about 5 GB above the data; ``bincount`` per column
-    needs one column at a time).
+    largest memory peak of its evaluation (the rolling-origin panel's 10.4 GB in
+    ``benchmarks/bench_scale.py``, 9.2 GB with codes; ``bincount`` needs one column at a
+    time).
     """
 
     customer: np.ndarray
@@ -166,7 +167,7 @@ class PreparedEvents:
     def before(self, cutoff: pd.Timestamp) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(customer, event_type, day)`` of the events with ``day < cutoff`` (views when
         ``in_day_order``)."""
-        end = np.datetime64(pd.Timestamp(cutoff).as_unit("ns").asm8)
+        end = _nanoseconds(cutoff)
         if self.in_day_order:
             stop = int(np.searchsorted(self.day, end, side="left"))
             return self.customer[:stop], self.event_type[:stop], self.day[:stop]
@@ -351,9 +352,16 @@ def prepare_transactions(
     )
 
 
-def _age(days: pd.Series, cutoff: pd.Timestamp) -> np.ndarray:
-    """Whole days from ``days`` to ``cutoff`` (1 = the day before the cutoff)."""
-    return ((cutoff - days) // pd.Timedelta(days=1)).to_numpy(dtype="int64")
+def _nanoseconds(moment) -> np.datetime64:
+    """``moment`` (date-like) as a numpy datetime64[ns], comparable with ``day`` arrays."""
+    return np.datetime64(pd.Timestamp(moment).as_unit("ns").asm8)
+
+
+def _age(days, cutoff: pd.Timestamp) -> np.ndarray:
+    """Whole days (int64) from ``days`` (a Series or array of midnights, datetime64[ns]) to
+    ``cutoff`` (1 = the day before the cutoff)."""
+    day = np.asarray(days, dtype="datetime64[ns]")
+    return ((_nanoseconds(cutoff) - day) // np.timedelta64(1, "D")).astype("int64")
 
 
 def _in_season(age: np.ndarray, horizon_days: int) -> np.ndarray:
@@ -611,7 +619,7 @@ def _add_event_features(
     customer, event_type, day = events.before(cutoff)
     if not len(customer):
         return
-    age = (np.datetime64(pd.Timestamp(cutoff).as_unit("ns").asm8) - day) // np.timedelta64(1, "D")
+    age = _age(day, cutoff)
     n_customers = len(events.customer_ids)
     row = events.customer_ids.get_indexer(features.index)  # -1: no event at all
     present = np.bincount(event_type, minlength=len(events.types)) > 0

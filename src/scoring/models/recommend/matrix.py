@@ -347,8 +347,9 @@ def _dictionary_codes(values: pd.Series, labels: bool = True
     if isinstance(data, pa.ChunkedArray):
         # one array, one dictionary: unifying the dictionaries of 24 chunks made the encodes
         # of the 1M-customer evaluation take 69 s, 18 s with the combined column
-        # (benchmarks/bench_scale.py's profile; the loaders now hand out one chunk)
-        data = data.combine_chunks()
+        # (benchmarks/bench_scale.py's profile). The loaders hand out one chunk, used as it
+        # is (combine_chunks copies even a single chunk).
+        data = data.chunk(0) if data.num_chunks == 1 else data.combine_chunks()
     encoded = pc.dictionary_encode(data)
     distinct = encoded.dictionary.to_numpy(zero_copy_only=False) if labels else None
     codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(
